@@ -1,0 +1,103 @@
+"""The `gridmarket` command: run the market server, print the version.
+
+    gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
+    gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
+    gridmarket version
+
+The CLI only translates flags into `Settings` and hands them to the composition root
+(`gridmarket.bootstrap.build_app`).
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from gridmarket import __version__
+from gridmarket.bootstrap import build_app
+from gridmarket.settings import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    HOME_ENV,
+    Settings,
+)
+
+app = typer.Typer(
+    name="gridmarket",
+    help="Gridmarket: a self-hostable spot market for AI inference.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on.", show_default=DEFAULT_HOST)
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on.", show_default=str(DEFAULT_PORT)),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for the market's state, created if missing (mode 0700).",
+            show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
+            file_okay=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the store, e.g. postgresql://user@host/db.",
+            show_default=f"${DATABASE_URL_ENV}, else a SQLite file in the data dir",
+        ),
+    ] = None,
+) -> None:
+    """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
+    settings = Settings.resolve(data_dir=data_dir, database_url=database_url, host=host, port=port)
+    settings.ensure_data_dir()
+    with _sigterm_as_keyboard_interrupt():
+        uvicorn.run(
+            build_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=_log_config(),
+        )
+
+
+@app.command()
+def version() -> None:
+    """Print the installed Gridmarket version."""
+    typer.echo(f"gridmarket {__version__}")
+
+
+@contextmanager
+def _sigterm_as_keyboard_interrupt() -> Iterator[None]:
+    # uvicorn catches SIGINT and SIGTERM, shuts down gracefully, then raises the signal again
+    # with the previous handler. SIGINT then ends as a KeyboardInterrupt that uvicorn.run
+    # swallows (exit 0), but the default SIGTERM handler would kill the process (exit 143)
+    # after a clean shutdown. Treating SIGTERM like SIGINT makes both exit 0.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with Gridmarket's own loggers printed the same way."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["gridmarket"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

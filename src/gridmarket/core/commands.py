@@ -1,0 +1,179 @@
+"""Commands: everything that can change the market's state, as immutable records.
+
+The sequencer gives each command a sequence number and a timestamp and applies it to the core
+(`Exchange.apply(command, seq, ts_ms)`); the stored command log replayed in order rebuilds the
+state exactly. Commands carry only ints, strs, bools and None, so they serialise as they are.
+Quantities are whole units, money micro-USD, tokens tokens.
+"""
+
+from typing import Literal, NamedTuple
+
+from gridmarket.core.ids import AccountId, CallId, InstrumentId, OrderId
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["gtc", "ioc", "fok"]
+
+
+class CreateAccount(NamedTuple):
+    account_id: AccountId
+    is_supplier: bool = False
+    #: Move bought units straight to consumption on every fill (Auto Mode's default).
+    auto_transfer: bool = False
+
+
+class SetAutoTransfer(NamedTuple):
+    account_id: AccountId
+    auto_transfer: bool
+
+
+class Deposit(NamedTuple):
+    account_id: AccountId
+    amount_usd_micros: int
+
+
+class Withdraw(NamedTuple):
+    account_id: AccountId
+    amount_usd_micros: int
+
+
+class SupplierPayout(NamedTuple):
+    """A supplier takes its earnings out: a withdrawal that only suppliers may make."""
+
+    account_id: AccountId
+    amount_usd_micros: int
+
+
+class SetSupplierCapacity(NamedTuple):
+    """The qualified capacity that bounds a supplier's issuance on one instrument."""
+
+    account_id: AccountId
+    instrument_id: InstrumentId
+    capacity_tokens_per_min: int
+
+
+class IssueUnits(NamedTuple):
+    account_id: AccountId
+    instrument_id: InstrumentId
+    quantity_units: int
+
+
+class TransferIssuanceToTrading(NamedTuple):
+    account_id: AccountId
+    instrument_id: InstrumentId
+    quantity_units: int
+
+
+class PlaceOrder(NamedTuple):
+    """Place an order; its id is the sequence number of this command.
+
+    For a market order, `price_usd_micros` is optional and is the worst acceptable price.
+    `auto_transfer` None means the account's setting.
+    """
+
+    account_id: AccountId
+    instrument_id: InstrumentId
+    side: Side
+    order_type: OrderType
+    quantity_units: int
+    price_usd_micros: int | None = None
+    time_in_force: TimeInForce = "gtc"
+    post_only: bool = False
+    client_order_id: str | None = None
+    auto_transfer: bool | None = None
+
+
+class CancelOrder(NamedTuple):
+    account_id: AccountId
+    order_id: OrderId
+
+
+class CancelAllOrders(NamedTuple):
+    """Cancel every open order of an account, or only those in one market."""
+
+    account_id: AccountId
+    instrument_id: InstrumentId | None = None
+
+
+class TransferToConsumption(NamedTuple):
+    account_id: AccountId
+    instrument_id: InstrumentId
+    quantity_units: int
+
+
+class TransferToTrading(NamedTuple):
+    """Consumption to trading: always refused (units in consumption cannot be resold)."""
+
+    account_id: AccountId
+    instrument_id: InstrumentId
+    quantity_units: int
+
+
+class CommitTokens(NamedTuple):
+    """Hold tokens for a call in flight, soonest-expiring lot first."""
+
+    call_id: CallId
+    account_id: AccountId
+    instrument_id: InstrumentId
+    tokens: int
+
+
+class SettleCall(NamedTuple):
+    """End a call: debit `used_tokens`, release the rest. A failed call settles 0."""
+
+    call_id: CallId
+    used_tokens: int
+
+
+class ExpireLots(NamedTuple):
+    """Forfeit the uncommitted tokens of every lot expired at the command's timestamp."""
+
+
+class Sweep(NamedTuple):
+    """The scheduled sweep of one instrument: bought units (asks cancelled first) to consumption."""
+
+    instrument_id: InstrumentId
+
+
+Command = (
+    CreateAccount
+    | SetAutoTransfer
+    | Deposit
+    | Withdraw
+    | SupplierPayout
+    | SetSupplierCapacity
+    | IssueUnits
+    | TransferIssuanceToTrading
+    | PlaceOrder
+    | CancelOrder
+    | CancelAllOrders
+    | TransferToConsumption
+    | TransferToTrading
+    | CommitTokens
+    | SettleCall
+    | ExpireLots
+    | Sweep
+)
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.__name__: cls
+    for cls in (
+        CreateAccount,
+        SetAutoTransfer,
+        Deposit,
+        Withdraw,
+        SupplierPayout,
+        SetSupplierCapacity,
+        IssueUnits,
+        TransferIssuanceToTrading,
+        PlaceOrder,
+        CancelOrder,
+        CancelAllOrders,
+        TransferToConsumption,
+        TransferToTrading,
+        CommitTokens,
+        SettleCall,
+        ExpireLots,
+        Sweep,
+    )
+}
