@@ -34,7 +34,7 @@ from gridmarket.core.commands import (
     Withdraw,
 )
 from gridmarket.core.events import AccountCreated, AutoTransferSet, Event, Posting
-from gridmarket.core.ids import EXTERNAL, OPERATOR
+from gridmarket.core.ids import EXTERNAL, OPERATOR, InstrumentId
 from gridmarket.core.reasons import RejectReason
 from gridmarket.core.state import ExchangeConfig, MarketState
 
@@ -59,7 +59,7 @@ def _create_account(state: MarketState, command: CreateAccount) -> None:
         or "/" in account_id
         or account_id in (OPERATOR, EXTERNAL)
     ):
-        return state.reject("CreateAccount", None, RejectReason.invalid_amount)
+        return state.reject("CreateAccount", None, RejectReason.invalid_account_id)
     if account_id in state.accounts:
         return state.reject("CreateAccount", account_id, RejectReason.account_exists)
     state.accounts[account_id] = Account(
@@ -139,6 +139,14 @@ class Exchange:
     def balance(self, ledger_key: str) -> int:
         return self.state.ledger.get(ledger_key)
 
+    def next_expiry_ms(self) -> int | None:
+        """When an `ExpireLots` command next has work to do (None: no lot will expire)."""
+        return lots.next_expiry_ms(self.state)
+
+    def sweeps_due(self, now_ms: int) -> list[InstrumentId]:
+        """Instruments whose scheduled sweep is due at `now_ms` (see `lots.sweep_due`)."""
+        return lots.sweep_due(self.state, now_ms)
+
     def audit(self) -> dict[str, int]:
         """Per asset, the sum over every ledger account: all zero when the books balance."""
         return self.state.ledger.sums_by_asset()
@@ -153,6 +161,7 @@ class Exchange:
             h.update(b"\n")
 
         feed((state.seq, state.ts_ms, state.next_trade_id, state.next_lot_id))
+        feed(sorted(state.last_sweep_ms.items()))
         feed(sorted(state.ledger.balances.items()))
         for order_id in sorted(state.orders):
             feed(state.orders[order_id].snapshot())

@@ -39,6 +39,29 @@ def next_sweep_at_ms(now_ms: int) -> int:
     return (now_ms // SWEEP_PERIOD_MS + 1) * SWEEP_PERIOD_MS
 
 
+def sweep_due(state: MarketState, now_ms: int) -> list[InstrumentId]:
+    """Instruments with sweeps enabled whose latest 4-hour boundary has not been swept yet."""
+    boundary_ms = now_ms // SWEEP_PERIOD_MS * SWEEP_PERIOD_MS
+    return [
+        instrument.instrument_id
+        for instrument in state.instruments.values()
+        if instrument.sweep_enabled
+        and state.last_sweep_ms.get(instrument.instrument_id, -1) < boundary_ms
+    ]
+
+
+def next_expiry_ms(state: MarketState) -> int | None:
+    """When the next lot with uncommitted tokens expires (None: no lot ever will)."""
+    return min(
+        (
+            lot.expires_at_ms
+            for lot in state.lots.values()
+            if lot.expires_at_ms is not None and lot.available_tokens
+        ),
+        default=None,
+    )
+
+
 def add_lots(
     state: MarketState,
     account_id: AccountId,
@@ -96,9 +119,9 @@ def transfer_to_consumption(state: MarketState, command: TransferToConsumption) 
     ):
         return None
     account = state.accounts[command.account_id]
-    holding = account.holding(command.instrument_id)
+    holding = account.holdings.get(command.instrument_id)  # a refusal must not create one
     tokens = command.quantity_units * TOKENS_PER_UNIT
-    if state.ledger.get(holding.trading_available) < tokens:
+    if holding is None or state.ledger.get(holding.trading_available) < tokens:
         return state.reject(name, command.account_id, RejectReason.insufficient_units)
     _move_to_consumption(state, account, holding, command.instrument_id, command.quantity_units)
 
@@ -150,13 +173,17 @@ def commit(state: MarketState, command: CommitTokens) -> None:
         return state.reject(name, command.account_id, RejectReason.invalid_amount)
     if command.call_id in state.calls:
         return state.reject(name, command.account_id, RejectReason.call_exists)
-    holding = account.holding(command.instrument_id)
+    holding = account.holdings.get(command.instrument_id)  # a refusal must not create one
     now_ms = state.ts_ms
     usable = sorted(
-        (lot for lot in holding.lots if lot.available_tokens and not lot.expired(now_ms)),
+        (
+            lot
+            for lot in (holding.lots if holding else ())
+            if lot.available_tokens and not lot.expired(now_ms)
+        ),
         key=Lot.draw_order,
     )
-    if sum(lot.available_tokens for lot in usable) < tokens:
+    if holding is None or sum(lot.available_tokens for lot in usable) < tokens:
         return state.reject(name, command.account_id, RejectReason.insufficient_tokens)
     allocations: list[tuple[Lot, int]] = []
     needed = tokens
@@ -316,6 +343,7 @@ def sweep(state: MarketState, command: Sweep) -> None:
         return state.reject("Sweep", None, RejectReason.unknown_instrument)
     if not instrument.sweep_enabled:
         return state.reject("Sweep", None, RejectReason.sweep_disabled)
+    state.last_sweep_ms[instrument.instrument_id] = state.ts_ms
     book = state.books[instrument.instrument_id]
     for account in list(state.accounts.values()):
         holding = account.holdings.get(instrument.instrument_id)

@@ -110,6 +110,9 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
         return _reject(state, command, invalid)
     instrument = state.instruments[command.instrument_id]
     client_order_id = command.client_order_id
+    auto_transfer = (
+        account.auto_transfer if command.auto_transfer is None else bool(command.auto_transfer)
+    )
     if client_order_id is not None and client_order_id in account.client_orders:
         existing = state.orders[account.client_orders[client_order_id]]
         if not existing.same_request(
@@ -120,6 +123,7 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
             command.quantity_units,
             command.time_in_force,
             command.post_only,
+            auto_transfer,
         ):
             return _reject(state, command, RejectReason.client_order_id_conflict)
         state.events.append(
@@ -149,7 +153,7 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
         ):
             return _reject(state, command, RejectReason.post_only_would_take)
     ledger = state.ledger
-    holding = account.holding(command.instrument_id)
+    holding = account.holdings.get(command.instrument_id)  # a refusal must not create one
     quantity = command.quantity_units
     lock_usd_micros = 0
     if is_buy:
@@ -163,13 +167,13 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
                 return _reject(state, command, RejectReason.insufficient_funds)
         elif available <= 0:
             return _reject(state, command, RejectReason.insufficient_funds)
-    elif ledger.balances.get(holding.trading_available, 0) < quantity * TOKENS_PER_UNIT:
+    elif (
+        holding is None
+        or ledger.balances.get(holding.trading_available, 0) < quantity * TOKENS_PER_UNIT
+    ):
         return _reject(state, command, RejectReason.insufficient_units)
 
     seq = state.seq
-    auto_transfer = (
-        account.auto_transfer if command.auto_transfer is None else bool(command.auto_transfer)
-    )
     order = Order(
         OrderId(seq),
         account.account_id,
@@ -192,6 +196,7 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
             ledger.post(USD, account.usd_available, account.usd_locked, lock_usd_micros)
             order.locked_usd_micros = lock_usd_micros
     else:
+        assert holding is not None
         ledger.post(
             command.instrument_id,
             holding.trading_available,
@@ -376,6 +381,27 @@ def _trade(
         seller_fee = _charge_fee(sell, notional, instrument.taker_fee_bps)
     buyer = accounts[buy.account_id]
     seller = accounts[sell.account_id]
+    state.events.append(
+        _new_record(
+            Trade,
+            (
+                state.seq,
+                state.ts_ms,
+                trade_id,
+                instrument_id,
+                book.market_seq,
+                price,
+                units,
+                buyer.account_id,
+                seller.account_id,
+                maker.order_id,
+                taker.order_id,
+                taker.side,
+                buyer_fee,
+                seller_fee,
+            ),
+        )
+    )
 
     # USD: the buyer pays notional + its fee (from its hold, or available for a market buy);
     # the seller receives notional and pays its fee from it.
@@ -434,27 +460,6 @@ def _trade(
     opposite.reduce(level, units)
     if not maker.remaining_units:
         del accounts[maker.account_id].open_order_ids[maker.order_id]
-    state.events.append(
-        _new_record(
-            Trade,
-            (
-                state.seq,
-                ts_ms,
-                trade_id,
-                instrument_id,
-                book.market_seq,
-                price,
-                units,
-                buyer.account_id,
-                seller.account_id,
-                maker.order_id,
-                taker.order_id,
-                taker.side,
-                buyer_fee,
-                seller_fee,
-            ),
-        )
-    )
 
 
 def _release_hold(state: MarketState, account: Account, order: Order) -> None:

@@ -121,6 +121,7 @@ class Order:
         quantity_units: int,
         time_in_force: str,
         post_only: bool,
+        auto_transfer: bool,
     ) -> bool:
         """Whether a repeated `client_order_id` asks for exactly this order again."""
         return (
@@ -131,6 +132,7 @@ class Order:
             and self.quantity_units == quantity_units
             and self.time_in_force == time_in_force
             and self.post_only == post_only
+            and self.auto_transfer == auto_transfer
         )
 
     def snapshot(self) -> tuple[object, ...]:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 class RejectReason(StrEnum):
     unknown_account = "unknown_account"
+    invalid_account_id = "invalid_account_id"
     account_exists = "account_exists"
     unknown_instrument = "unknown_instrument"
     invalid_amount = "invalid_amount"

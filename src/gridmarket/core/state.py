@@ -59,6 +59,9 @@ class MarketState:
         self.orders: dict[int, Order] = {}
         self.calls: dict[CallId, Call] = {}
         self.lots: dict[LotId, Lot] = {}
+        #: Timestamp of each instrument's last scheduled sweep (the scheduler catches up after
+        #: downtime by comparing it with the latest 4-hour boundary).
+        self.last_sweep_ms: dict[InstrumentId, int] = {}
         self.next_trade_id = 1
         self.next_lot_id = 1
         self.seq = 0

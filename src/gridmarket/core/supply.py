@@ -66,11 +66,14 @@ def issue(state: MarketState, command: IssueUnits) -> None:
     account = state.accounts[command.account_id]
     if not account.is_supplier:
         return state.reject(name, command.account_id, RejectReason.not_a_supplier)
-    position = state.supplier_position(account.account_id, command.instrument_id)
+    existing = account.supplier_positions.get(command.instrument_id)  # refusals create nothing
     tokens = command.quantity_units * TOKENS_PER_UNIT
-    bound = position.capacity_tokens_per_min * state.config.issuance_horizon_min
-    if position.outstanding_tokens + tokens > bound:
+    if existing is None or (
+        existing.outstanding_tokens + tokens
+        > existing.capacity_tokens_per_min * state.config.issuance_horizon_min
+    ):
         return state.reject(name, command.account_id, RejectReason.capacity_exceeded)
+    position = existing
     holding = account.holding(command.instrument_id)
     state.ledger.post(command.instrument_id, position.issued_key, holding.issuance, tokens)
     position.issued_tokens += tokens
@@ -92,9 +95,9 @@ def issuance_to_trading(state: MarketState, command: TransferIssuanceToTrading) 
     ):
         return None
     account = state.accounts[command.account_id]
-    holding = account.holding(command.instrument_id)
+    holding = account.holdings.get(command.instrument_id)  # a refusal must not create one
     tokens = command.quantity_units * TOKENS_PER_UNIT
-    if state.ledger.get(holding.issuance) < tokens:
+    if holding is None or state.ledger.get(holding.issuance) < tokens:
         return state.reject(name, command.account_id, RejectReason.insufficient_units)
     state.ledger.post(command.instrument_id, holding.issuance, holding.trading_available, tokens)
     add_batch(holding, Batch(account.account_id, 0, command.quantity_units, ()))
