@@ -9,12 +9,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gridmarket.api.app import create_app
+from gridmarket.service.runtime import open_market
 from gridmarket.settings import Settings
 
 
 def build_app(settings: Settings) -> FastAPI:
     """The production app for `settings`."""
-    # The market service (sequencer + store) plugs in here and nowhere else: pass its factory,
-    # an async context manager taking the settings, e.g.
-    #     return create_app(settings, service_factory=open_market_service)
-    return create_app(settings, service_factory=None)
+    return create_app(settings, service_factory=open_market)

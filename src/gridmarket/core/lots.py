@@ -76,7 +76,9 @@ def add_lots(
     for chunk in chunks:
         if runs and runs[-1][0] == chunk[0] and runs[-1][1] == chunk[1]:
             supplier_id, price, units, trade_ids = runs[-1]
-            runs[-1] = (supplier_id, price, units + chunk[2], trade_ids + chunk[3])
+            # One trade can take several batches of one supplier: name it once.
+            new_ids = tuple(t for t in chunk[3] if t not in trade_ids)
+            runs[-1] = (supplier_id, price, units + chunk[2], trade_ids + new_ids)
         else:
             runs.append(chunk)
     for supplier_id, price, units, trade_ids in runs:
