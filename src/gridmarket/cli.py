@@ -1,7 +1,8 @@
-"""The `gridmarket` command: run the market server, print the version.
+"""The `gridmarket` command: run the market server, audit its ledger, print the version.
 
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
+    gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket version
 
 The CLI only translates flags into `Settings` and hands them to the composition root
@@ -11,6 +12,7 @@ The CLI only translates flags into `Settings` and hands them to the composition 
 from __future__ import annotations
 
 import copy
+import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +77,55 @@ def serve(
             port=settings.port,
             log_config=_log_config(),
         )
+
+
+@app.command()
+def audit(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory holding the market's state.",
+            show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
+            file_okay=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the store.",
+            show_default=f"${DATABASE_URL_ENV}, else the SQLite file in the data dir",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rebuild the ledger from the store and check it: exit 1 unless it balances."""
+    from gridmarket.service.audit import audit_store
+
+    settings = Settings.resolve(data_dir=data_dir, database_url=database_url)
+    report = audit_store(settings.database_url)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "balanced": report.balanced,
+                    "last_seq": report.last_seq,
+                    "sums_by_asset": report.sums_by_asset,
+                    "negative_accounts": report.negative_accounts,
+                    "journal_mismatches": report.journal_mismatches,
+                }
+            )
+        )
+    else:
+        typer.echo(f"commands replayed: {report.last_seq}")
+        for asset, total in sorted(report.sums_by_asset.items()):
+            typer.echo(f"  {asset:<20} sum over all accounts: {total}")
+        for key in report.negative_accounts:
+            typer.echo(f"  NEGATIVE: {key}")
+        for key, (replayed, journal) in sorted(report.journal_mismatches.items()):
+            typer.echo(f"  MISMATCH: {key}: replayed {replayed}, postings {journal}")
+        typer.echo("balanced" if report.balanced else "NOT BALANCED")
+    if not report.balanced:
+        raise typer.Exit(1)
 
 
 @app.command()

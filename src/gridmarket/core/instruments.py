@@ -8,7 +8,7 @@ quantities are whole units between `min_quantity_units` and `max_quantity_units`
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gridmarket.core.ids import InstrumentId
 
@@ -45,6 +45,9 @@ class Instrument:
     sweep_enabled: bool = False
     #: Tokens a call may use for output when the caller gives no budget.
     default_output_tokens: int = 4_096
+    #: The fee rate a resting buy reserves for: it may end up as maker or taker. Derived
+    #: (not a property: it is read on every order placed and every fill).
+    lock_fee_bps: int = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.price_tick_usd_micros > 0
@@ -53,11 +56,7 @@ class Instrument:
         assert 0 <= self.maker_fee_bps <= 10_000 and 0 <= self.taker_fee_bps <= 10_000
         assert 0 < self.price_band_bps <= 10_000
         assert self.consumption_window_ms is None or self.consumption_window_ms > 0
-
-    @property
-    def lock_fee_bps(self) -> int:
-        """The fee rate a resting buy reserves for: it may end up as maker or taker."""
-        return max(self.maker_fee_bps, self.taker_fee_bps)
+        object.__setattr__(self, "lock_fee_bps", max(self.maker_fee_bps, self.taker_fee_bps))
 
 
 def _tier(
