@@ -1,4 +1,4 @@
-"""`database_url`: every store test runs once on a SQLite file and once on PostgreSQL.
+"""`database_url`: every store test (integration, crash, service) runs on SQLite and on PostgreSQL.
 
 The PostgreSQL run gets a fresh schema of its own (made the connection's `search_path` through
 libpq's `options`), dropped afterwards, so tests never see each other's tables. It needs
