@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from gridmarket.api import admin
 from gridmarket.api.app import create_app
+from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
 from gridmarket.settings import Settings
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """The production app for `settings`."""
-    return create_app(settings, service_factory=open_market)
+    """The production app for `settings`, with the admin API and its operator token.
+
+    The token is made on the first start (see `auth.operator`); the data dir must exist. The
+    admin routes are added here, beside the only place that knows the token.
+    """
+    app = create_app(settings, service_factory=open_market)
+    app.state.operator_token = load_or_create_operator_token(settings.data_dir)
+    app.include_router(admin.router)
+    return app

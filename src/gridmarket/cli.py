@@ -3,6 +3,7 @@
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
+    gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket version
 
 The CLI only translates flags into `Settings` and hands them to the composition root
@@ -25,6 +26,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from gridmarket import __version__
 from gridmarket.bootstrap import build_app
+from gridmarket.cli_admin import admin_app
 from gridmarket.settings import (
     DATABASE_URL_ENV,
     DEFAULT_DATA_DIR,
@@ -40,6 +42,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(admin_app)
 
 
 @app.command()

@@ -70,7 +70,10 @@ def test_an_unexpected_exception_is_a_500_that_leaks_nothing(tmp_path: Path) -> 
         response = client.get("/boom")
 
     assert response.status_code == 500
-    assert response.json() == {"errors": {"detail": "internal error", "code": "internal_error"}}
+    detail = "internal error"
+    assert response.json() == {
+        "errors": {"detail": detail, "code": "internal_error", "message": detail}
+    }
 
 
 def test_an_http_error_keeps_its_status_and_detail(tmp_path: Path) -> None:
@@ -86,7 +89,11 @@ def test_an_http_error_keeps_its_status_and_detail(tmp_path: Path) -> None:
 
     assert response.status_code == 409
     assert response.json() == {
-        "errors": {"detail": "client_order_id already used", "code": "conflict"}
+        "errors": {
+            "detail": "client_order_id already used",
+            "code": "conflict",
+            "message": "client_order_id already used",
+        }
     }
     assert wrong_method.status_code == 405
     assert wrong_method.json()["errors"]["code"] == "method_not_allowed"

@@ -59,3 +59,41 @@ meta = sa.Table(
 #: `meta` key whose value names the payload encoding this code reads and writes.
 PAYLOAD_FORMAT_KEY = "payload_format"
 PAYLOAD_FORMAT = "json-object-v1"
+
+# -- The account registry (migration 0002): who the accounts are, beside the ledger. -----------
+# The core knows an account only by its id and its flags; names, modes and keys live here.
+# Secrets never do: a consumption key is stored as its SHA-256 hash, a signing key as its
+# public half. Times are epoch milliseconds; a revoked key keeps its row with `revoked_at_ms`.
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("is_supplier", sa.Boolean, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
+)
+
+consumption_keys = sa.Table(
+    "consumption_keys",
+    metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False, index=True),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("spend_cap_tokens", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
+)

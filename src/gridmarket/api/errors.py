@@ -1,12 +1,15 @@
 """The Trading API's error envelope, applied once, at the edge.
 
-Every error leaves as `{"errors": {"detail": <text>, "code": <stable snake_case code>}}`, the
-shape The Grid's clients read (DESIGN section 11):
+Every error leaves as `{"errors": {"detail": <text>, "code": <stable snake_case code>,
+"message": <text>}}`, the shape The Grid's clients read (DESIGN section 11; `message` repeats
+`detail` because The Grid's own client reads `errors.message`):
 
 - an HTTP error (unknown path, wrong method, or an `HTTPException` raised by a route) keeps
   its status, and its code comes from a fixed table by status: `not_found`,
   `method_not_allowed`, `http_<status>` for the rest;
 - a request that fails validation is a 422 `validation_error` naming the first bad field;
+- a `ServiceError` (the sequencer is overloaded, stopping or stopped) is a 503
+  `service_unavailable`: the request may be retried later;
 - any other exception is a bug: a 500 `internal_error` with a fixed detail, so nothing
   internal leaks to the client. The traceback still reaches the server log.
 
@@ -25,6 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gridmarket.service.errors import ServiceError
+
 INTERNAL_ERROR_DETAIL = "internal error"
 INTERNAL_ERROR_CODE = "internal_error"
 VALIDATION_ERROR_CODE = "validation_error"
@@ -34,7 +39,7 @@ def error_response(
     status_code: int, detail: str, code: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """A response in the Trading API's error envelope."""
-    body = {"errors": {"detail": detail, "code": code}}
+    body = {"errors": {"detail": detail, "code": code, "message": detail}}
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
@@ -75,6 +80,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     return error_response(422, detail, VALIDATION_ERROR_CODE)
 
 
+async def _service_error(request: Request, exc: ServiceError) -> Response:
+    return error_response(503, "the market is not accepting commands now", "service_unavailable")
+
+
 async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, INTERNAL_ERROR_DETAIL, INTERNAL_ERROR_CODE)
 
@@ -84,6 +93,7 @@ Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     HTTPException: _http_error,
     RequestValidationError: _validation_error,
+    ServiceError: _service_error,
     Exception: _internal_error,
 }
 """Pass to `FastAPI(exception_handlers=...)`."""

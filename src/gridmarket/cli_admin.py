@@ -1,0 +1,169 @@
+"""`gridmarket admin ...`: the operator's commands, calling a running server's admin API.
+
+    gridmarket admin create-account alice --deposit-usd 100 --json
+    gridmarket admin create-account acme --supplier --mode advanced
+    gridmarket admin deposit acct_0123456789abcdef01234567 25.50
+    gridmarket admin audit [--json]
+
+The server comes from `--server`, else `GRIDMARKET_SERVER`, else http://127.0.0.1:8000. The
+operator token is read from the data dir (`--data-dir`, else `GRIDMARKET_HOME`, else
+~/.gridmarket), where the server wrote it on its first start: run these as the server's user.
+Every failure prints one line on stderr and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+import typer
+
+from gridmarket.auth.operator import OperatorTokenError, read_operator_token, token_path
+from gridmarket.settings import DEFAULT_DATA_DIR, HOME_ENV, Settings
+
+SERVER_ENV = "GRIDMARKET_SERVER"
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+TIMEOUT_S = 30.0
+
+admin_app = typer.Typer(
+    name="admin",
+    help="Operator administration over the admin API of a running server.",
+    no_args_is_help=True,
+)
+
+ServerOption = Annotated[
+    str,
+    typer.Option("--server", envvar=SERVER_ENV, help="Base URL of the Gridmarket server."),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="The server's data directory, holding the operator token.",
+        show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
+        file_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _call(
+    server: str, data_dir: Path | None, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `data` of a successful admin call; any failure ends the command with one line."""
+    settings = Settings.resolve(data_dir=data_dir)
+    try:
+        token = read_operator_token(settings.data_dir)
+    except FileNotFoundError:
+        _fail(
+            f"no operator token at {token_path(settings.data_dir)}: start the server once with"
+            " this data dir, or pass the server's --data-dir"
+        )
+    except (OSError, OperatorTokenError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read the operator token: {exc}")
+    url = server.rstrip("/") + path
+    try:
+        response = httpx.request(
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT_S,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {server}: {exc}")
+    try:
+        payload = response.json()
+    except ValueError:
+        _fail(f"{method} {path}: HTTP {response.status_code}, not a JSON answer")
+    if response.is_success and isinstance(payload, dict) and "data" in payload:
+        data: dict[str, Any] = payload["data"]
+        return data
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if isinstance(errors, dict):
+        _fail(f"{errors.get('detail')} ({errors.get('code')}, HTTP {response.status_code})")
+    _fail(f"{method} {path}: unexpected HTTP {response.status_code} answer")
+
+
+@admin_app.command("create-account")
+def create_account(
+    name: Annotated[str, typer.Argument(help="A display name for the account.")],
+    supplier: Annotated[bool, typer.Option("--supplier", help="A supplier account.")] = False,
+    deposit_usd: Annotated[
+        str | None, typer.Option(help="USD to deposit at once, e.g. 100 or 25.50.")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="easy (Auto Mode: the market buys for it) or advanced.")
+    ] = "easy",
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Open an account with a signing key and a consumption key (printed once, keep them)."""
+    body: dict[str, Any] = {"name": name, "supplier": supplier, "mode": mode}
+    if deposit_usd is not None:
+        body["deposit_usd"] = deposit_usd
+    data = _call(server, data_dir, "POST", "/v1/admin/accounts", body)
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    signing_key = data["signing_key"]
+    typer.echo(f"account_id:       {data['account_id']}")
+    typer.echo(f"consumption_key:  {data['consumption_key']}")
+    typer.echo(f"signing key fingerprint: {signing_key['fingerprint']}")
+    typer.echo(f"signing key public:      {signing_key['public_key']}")
+    typer.echo(f"signing key private:     {signing_key['private_key']}")
+    typer.echo("The keys are shown only now: store them safely.")
+
+
+@admin_app.command()
+def deposit(
+    account: Annotated[str, typer.Argument(help="The account id.")],
+    usd: Annotated[str, typer.Argument(help="USD to credit, e.g. 100 or 25.50.")],
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Credit USD to an account."""
+    data = _call(
+        server,
+        data_dir,
+        "POST",
+        f"/v1/admin/accounts/{quote(account, safe='')}/deposits",
+        {"amount_usd": usd},
+    )
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(
+        f"deposited {data['amount_usd']} USD to {data['account_id']};"
+        f" available {data['usd_available']} USD"
+    )
+
+
+@admin_app.command()
+def audit(
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Audit the live ledger: every asset must sum to zero. Exit 1 unless it balances."""
+    data = _call(server, data_dir, "GET", "/v1/admin/audit")
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        typer.echo(f"commands applied: {data['last_seq']}")
+        for asset, total in data["sums_by_asset"].items():
+            typer.echo(f"  {asset:<20} sum over all accounts: {total}")
+        for key in data["negative_accounts"]:
+            typer.echo(f"  NEGATIVE: {key}")
+        typer.echo("balanced" if data["balanced"] else "NOT BALANCED")
+    if not data["balanced"]:
+        raise typer.Exit(1)
