@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from fastapi import FastAPI
 
 from gridmarket import __version__
-from gridmarket.api import health
+from gridmarket.api import health, market_data
 from gridmarket.api.errors import EXCEPTION_HANDLERS
 from gridmarket.settings import Settings
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings, *, service_factory: ServiceFactory | None = N
     app.state.settings = settings
     app.state.market = None
     app.include_router(health.router)
+    app.include_router(market_data.router)
     return app
 
 
