@@ -17,7 +17,6 @@ import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,12 +26,10 @@ from uvicorn.config import LOGGING_CONFIG
 from gridmarket import __version__
 from gridmarket.bootstrap import build_app
 from gridmarket.cli_admin import admin_app
+from gridmarket.cli_options import DatabaseUrlOption, DataDirOption, JsonOption
 from gridmarket.settings import (
-    DATABASE_URL_ENV,
-    DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
-    HOME_ENV,
     Settings,
 )
 
@@ -54,21 +51,8 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port to listen on.", show_default=str(DEFAULT_PORT)),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Directory for the market's state, created if missing (mode 0700).",
-            show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
-            file_okay=False,
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="SQLAlchemy URL of the store, e.g. postgresql://user@host/db.",
-            show_default=f"${DATABASE_URL_ENV}, else a SQLite file in the data dir",
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
     settings = Settings.resolve(data_dir=data_dir, database_url=database_url, host=host, port=port)
@@ -84,22 +68,9 @@ def serve(
 
 @app.command()
 def audit(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Directory holding the market's state.",
-            show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
-            file_okay=False,
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="SQLAlchemy URL of the store.",
-            show_default=f"${DATABASE_URL_ENV}, else the SQLite file in the data dir",
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Rebuild the ledger from the store and check it: exit 1 unless it balances."""
     from gridmarket.service.audit import audit_store

@@ -22,7 +22,8 @@ import httpx
 import typer
 
 from gridmarket.auth.operator import OperatorTokenError, read_operator_token, token_path
-from gridmarket.settings import DEFAULT_DATA_DIR, HOME_ENV, Settings
+from gridmarket.cli_options import DataDirOption, JsonOption
+from gridmarket.settings import Settings
 
 SERVER_ENV = "GRIDMARKET_SERVER"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -38,15 +39,6 @@ ServerOption = Annotated[
     str,
     typer.Option("--server", envvar=SERVER_ENV, help="Base URL of the Gridmarket server."),
 ]
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        help="The server's data directory, holding the operator token.",
-        show_default=f"${HOME_ENV}, else {DEFAULT_DATA_DIR}",
-        file_okay=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _fail(message: str) -> NoReturn:
