@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from gridmarket import __version__
 from gridmarket.api import health, market_data
 from gridmarket.api.errors import EXCEPTION_HANDLERS
+from gridmarket.api.limits import BodySizeLimit
 from gridmarket.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def create_app(settings: Settings, *, service_factory: ServiceFactory | None = N
         lifespan=_lifespan(settings, service_factory),
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    app.add_middleware(BodySizeLimit)
     app.state.settings = settings
     app.state.market = None
     app.include_router(health.router)
