@@ -139,17 +139,20 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
         return _reject(state, command, RejectReason.too_many_open_orders)
     book = state.books[command.instrument_id]
     price = command.price_usd_micros
+    #: The limit price (None for market orders, whose optional price is only a worst price).
+    limit_price = price if is_limit else None
     last_price = book.last_price_usd_micros
     if (
-        is_limit
+        limit_price is not None
         and last_price is not None
-        and out_of_band(price, last_price, instrument.price_band_bps)  # type: ignore[arg-type]
+        and out_of_band(limit_price, last_price, instrument.price_band_bps)
     ):
         return _reject(state, command, RejectReason.price_out_of_band)
     if command.post_only:
+        assert limit_price is not None  # _validate: post_only only on gtc limits
         best = book.opposite(is_buy).best()
         if best is not None and (
-            best.price_usd_micros <= price if is_buy else best.price_usd_micros >= price  # type: ignore[operator]
+            best.price_usd_micros <= limit_price if is_buy else best.price_usd_micros >= limit_price
         ):
             return _reject(state, command, RejectReason.post_only_would_take)
     ledger = state.ledger
@@ -158,8 +161,8 @@ def place_order(state: MarketState, command: PlaceOrder) -> None:
     lock_usd_micros = 0
     if is_buy:
         available = ledger.balances.get(account.usd_available, 0)
-        if is_limit:
-            notional = price * quantity  # type: ignore[operator]
+        if limit_price is not None:
+            notional = limit_price * quantity
             lock_usd_micros = notional + ceil_div(
                 notional * instrument.lock_fee_bps, BPS_DENOMINATOR
             )
