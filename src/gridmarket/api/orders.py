@@ -1,0 +1,474 @@
+"""Orders on the signed Trading API: place, read, list and cancel one's own orders.
+
+    POST   /v1/orders                    201 {"data": Order}  (200 for a repeated client_order_id)
+    GET    /v1/orders?status=&market_id=&limit=&next=
+    GET    /v1/orders/{id}
+    DELETE /v1/orders/{id}               204, no body
+    DELETE /v1/orders                    200 {"data": {"cancelled": N}}
+    DELETE /v1/markets/{id}/orders       200 {"data": {"cancelled": N}}
+
+Every route is signed (`api.signed`); the replay guard runs before the body is read.
+Order writes from an account in `easy` (Auto) mode are a 403 whose `errors.detail` is
+`auto_mode_trading_restricted` (grid-client-contract.md line 77: the client looks for it in
+`errors.detail`; grid-api-notes.md line 187: create, update and cancel; reads still work).
+
+The body of POST /v1/orders takes exactly the keys The Grid's client sends
+(grid-client-contract.md line 277): market_id, side, type, quantity, price, time_in_force,
+client_order_id, post_only. Any other key is a 422; `stop`/`stop_limit` (and `stop_price`)
+are a 422 `unsupported_order_type`, `day` a 422 `unsupported_time_in_force`. quantity is a
+whole number, as a string or a JSON integer (the official guides send `10`, grid-api-notes.md
+line 179); price is a decimal string, turned exactly into micro-USD here (more than 6
+decimals is a 422 here; off the tick is the core's `price_off_tick`). A core refusal is a 422
+whose code is the core's reason (`insufficient_funds`, `client_order_id_conflict`, ...).
+
+Orders are read from the live state (`exchange.state.orders`, which keeps every order ever
+placed), synchronously between awaits, so a read sees whole commands. Listing uses a
+per-account index of order ids kept in this module: it is caught up on each list call by
+walking `state.orders` backwards from its newest entry to the last one indexed (ids are
+sequence numbers, so the dict is in ascending id order): O(new orders) per call, no scan of
+old orders. The `active` filter reads the account's open-order set instead.
+
+Order objects follow grid-client-contract.md §2 (lines 97-121): ids and decimals as strings,
+`price` always present (null for a market order), `filled_quantity` a JSON number (the
+stricter sibling SDK requires it, line 387). `closure_reason` is only known in the response to
+the POST that closed the order (the core does not keep it on the order): elsewhere it is null.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from gridmarket.api import wire
+from gridmarket.api.errors import error_response
+from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
+from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
+from gridmarket.core.events import (
+    OrderAccepted,
+    OrderAlreadyExists,
+    OrderCancelled,
+    OrderClosed,
+    OrderRejected,
+    Rejected,
+)
+from gridmarket.core.exchange import Exchange, Outcome
+from gridmarket.core.ids import AccountId, InstrumentId, OrderId
+from gridmarket.core.orders import Order
+from gridmarket.core.reasons import RejectReason
+from gridmarket.core.units import USD_MICROS
+from gridmarket.service.market import MarketService
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+MAX_CLIENT_ORDER_ID_CHARS = 64
+AUTO_MODE_CODE = "auto_mode_trading_restricted"
+AUTO_MODE_MESSAGE = (
+    "Account is in Auto Mode: order create, update and cancel are restricted; "
+    "switch the account to Advanced mode to trade"
+)
+
+BODY_KEYS = frozenset(
+    {
+        "market_id",
+        "side",
+        "type",
+        "quantity",
+        "price",
+        "time_in_force",
+        "client_order_id",
+        "post_only",
+    }
+)
+_QUANTITY_TEXT = re.compile(r"[1-9][0-9]{0,11}")
+_PRICE_TEXT = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,18})?")
+_ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
+
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=SignedRoute)
+
+
+class Problem(Exception):
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+    def response(self) -> Response:
+        if self.code == AUTO_MODE_CODE:
+            # The client matches the code in `errors.detail` (contract line 77).
+            body = {"errors": {"detail": self.code, "code": self.code, "message": self.message}}
+            return JSONResponse(body, status_code=self.status_code)
+        return error_response(self.status_code, self.message, self.code)
+
+
+def _invalid(field: str, why: str, code: str = "validation_error") -> Problem:
+    return Problem(422, code, f"{field}: {why}")
+
+
+def _market(request: Request) -> MarketService:
+    market = request.app.state.market
+    if not isinstance(market, MarketService):
+        raise Problem(503, "service_unavailable", "the market service is not running")
+    return market
+
+
+def _may_trade(signed: SignedAccount) -> None:
+    if signed.mode != "advanced":
+        raise Problem(403, AUTO_MODE_CODE, AUTO_MODE_MESSAGE)
+
+
+# -- the Order object ----------------------------------------------------------------------------
+
+
+def _average_price(order: Order) -> str | None:
+    if order.filled_units == 0:
+        return None
+    # Exact to the micro-USD, half up: the notional is an exact sum of on-tick fills.
+    micros, remainder = divmod(order.filled_notional_usd_micros, order.filled_units)
+    if 2 * remainder >= order.filled_units:
+        micros += 1
+    return wire.usd(micros)
+
+
+def order_json(order: Order, closure_reason: str | None = None) -> dict[str, Any]:
+    """The Order object of grid-client-contract.md §2, strings where the client wants them."""
+    price = None if order.price_usd_micros is None else wire.usd(order.price_usd_micros)
+    average = _average_price(order)
+    terminal = not order.is_open
+    return {
+        "order_id": str(order.order_id),
+        "id": str(order.order_id),
+        "market_id": order.instrument_id,
+        "instrument_id": order.instrument_id,
+        "side": order.side,
+        "type": order.order_type,
+        "status": order.status,
+        "price": price,
+        "quantity": wire.units(order.quantity_units),
+        "filled_quantity": order.filled_units,
+        "remaining_quantity": wire.units(order.remaining_units),
+        "average_price": average,
+        "average_fill_price": average,
+        "fee": wire.usd(order.fee_paid_usd_micros),
+        "time_in_force": order.time_in_force,
+        "client_order_id": order.client_order_id,
+        "post_only": order.post_only,
+        "closure_reason": closure_reason,
+        "closed_at": wire.timestamp(order.updated_ms) if terminal else None,
+        "submitted_at": wire.timestamp(order.created_ms),
+        "created_at": wire.timestamp(order.created_ms),
+        "updated_at": wire.timestamp(order.updated_ms),
+    }
+
+
+def _own_order(exchange: Exchange, account_id: AccountId, raw_id: str) -> Order:
+    """The caller's order `raw_id`; a 404 for an unknown id and for another account's."""
+    if _ORDER_ID_TEXT.fullmatch(raw_id) is not None:
+        order = exchange.state.orders.get(int(raw_id))
+        if order is not None and order.account_id == account_id:
+            return order
+    raise Problem(404, "order_not_found", f"order {raw_id!r} not found")
+
+
+# -- placing ------------------------------------------------------------------------------------
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(422, "validation_error", "body: must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise Problem(422, "validation_error", "body: must be a JSON object")
+    if body.get("type") in ("stop", "stop_limit") or "stop_price" in body:
+        raise _invalid(
+            "type",
+            "stop and stop_limit orders are not supported; use limit or market",
+            "unsupported_order_type",
+        )
+    unknown = sorted(set(body) - BODY_KEYS)
+    if unknown:
+        raise _invalid(unknown[0], "unknown field; allowed: " + ", ".join(sorted(BODY_KEYS)))
+    return body
+
+
+def _quantity(value: object) -> int:
+    if type(value) is int and 0 < value < 10**12:
+        return value
+    if isinstance(value, str) and _QUANTITY_TEXT.fullmatch(value):
+        return int(value)
+    raise _invalid("quantity", 'must be a positive whole number of units, such as "10"')
+
+
+def _price(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or _PRICE_TEXT.fullmatch(value) is None:
+        raise _invalid("price", 'must be a decimal string of USD per unit, such as "2.50"')
+    try:
+        micros = Decimal(value) * USD_MICROS
+    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
+        raise _invalid("price", "must be a decimal string") from None
+    if micros != micros.to_integral_value():
+        raise _invalid("price", "at most 6 decimals (the micro-dollar)")
+    return int(micros)
+
+
+def _choice(body: dict[str, Any], field: str, allowed: tuple[str, ...], default: str | None) -> str:
+    value = body.get(field, default)
+    if value not in allowed:
+        raise _invalid(field, "must be one of " + ", ".join(allowed))
+    assert isinstance(value, str)
+    return value
+
+
+def _place_command(account_id: AccountId, body: dict[str, Any]) -> PlaceOrder:
+    market_id = body.get("market_id")
+    if not isinstance(market_id, str) or not market_id:
+        raise _invalid("market_id", "required, a string")
+    side = _choice(body, "side", ("buy", "sell"), None)
+    order_type = _choice(body, "type", ("limit", "market"), None)
+    if "quantity" not in body:
+        raise _invalid("quantity", "required")
+    quantity = _quantity(body["quantity"])
+    price = _price(body.get("price"))
+    if body.get("time_in_force") == "day":
+        raise _invalid("time_in_force", "day orders are not supported", "unsupported_time_in_force")
+    time_in_force = _choice(body, "time_in_force", ("gtc", "ioc", "fok"), "gtc")
+    client_order_id = body.get("client_order_id")
+    if client_order_id is not None and (
+        not isinstance(client_order_id, str)
+        or not 0 < len(client_order_id) <= MAX_CLIENT_ORDER_ID_CHARS
+    ):
+        raise _invalid("client_order_id", f"a string of 1 to {MAX_CLIENT_ORDER_ID_CHARS} chars")
+    post_only = body.get("post_only", False)
+    if type(post_only) is not bool:
+        raise _invalid("post_only", "must be true or false")
+    return PlaceOrder(
+        account_id,
+        InstrumentId(market_id),
+        "buy" if side == "buy" else "sell",
+        "limit" if order_type == "limit" else "market",
+        quantity,
+        price,
+        "gtc" if time_in_force == "gtc" else ("ioc" if time_in_force == "ioc" else "fok"),
+        post_only,
+        client_order_id,
+    )
+
+
+def _rejection(outcome: Outcome) -> str | None:
+    for event in outcome.events:
+        if isinstance(event, OrderRejected | Rejected):
+            return event.reason
+    return None
+
+
+@router.post("/orders", status_code=201, response_model=None)
+async def place_order(request: Request, signed: Signed) -> Response:
+    try:
+        market = _market(request)
+        _may_trade(signed)
+        command = _place_command(signed.account_id, _parse_body(await request.body()))
+        outcome = await market.submit(command)
+        orders = market.sequencer.exchange.state.orders
+        for event in outcome.events:
+            if isinstance(event, OrderAlreadyExists):
+                return JSONResponse({"data": order_json(orders[event.order_id])}, 200)
+            if isinstance(event, OrderAccepted):
+                closure = next(
+                    (
+                        e.closure_reason
+                        for e in outcome.events
+                        if isinstance(e, OrderClosed) and e.order_id == event.order_id
+                    ),
+                    None,
+                )
+                return JSONResponse({"data": order_json(orders[event.order_id], closure)}, 201)
+        reason = _rejection(outcome) or "rejected"
+        raise Problem(422, reason, f"order refused: {reason}")
+    except Problem as problem:
+        return problem.response()
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class _OrderIndex:
+    """Order ids per account, ascending, caught up from `state.orders` on each use."""
+
+    def __init__(self) -> None:
+        self.by_account: dict[str, list[int]] = {}
+        self.last_id = 0
+
+    def catch_up(self, orders: dict[int, Order]) -> None:
+        fresh: list[Order] = []
+        for order_id in reversed(orders):
+            if order_id <= self.last_id:
+                break
+            fresh.append(orders[order_id])
+        for order in reversed(fresh):
+            self.by_account.setdefault(order.account_id, []).append(order.order_id)
+        if fresh:
+            self.last_id = fresh[0].order_id
+
+
+def _index(request: Request) -> _OrderIndex:
+    state = request.app.state
+    if getattr(state, "order_index", None) is None:
+        state.order_index = _OrderIndex()
+    index: _OrderIndex = state.order_index
+    return index
+
+
+def _encode_cursor(order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"o{order_id}".encode()).rstrip(b"=").decode()
+
+
+def _decode_cursor(raw: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeError):
+        raise _invalid("next", "malformed cursor") from None
+    if not text.startswith("o") or _ORDER_ID_TEXT.fullmatch(text[1:]) is None:
+        raise _invalid("next", "malformed cursor")
+    return int(text[1:])
+
+
+_FILTER_FIELDS = ("status", "market_id")
+
+
+def _filters(query: Any) -> dict[str, str]:
+    """`status` and `market_id`, plain (`status=active`) or as The Grid's client sends them in
+    its flop dialect (`flop[filters][0][field]=status&flop[filters][0][value]=active`,
+    grid-client-contract.md line 33); other filter fields are ignored."""
+    found = {name: query[name] for name in _FILTER_FIELDS if name in query}
+    for prefix in ("flop[filters]", "filters"):
+        for i in range(10):
+            field = query.get(f"{prefix}[{i}][field]")
+            if field is None:
+                break
+            value = query.get(f"{prefix}[{i}][value]")
+            if field in _FILTER_FIELDS and value is not None:
+                found.setdefault(field, value)
+    return found
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if re.fullmatch(r"[0-9]{1,4}", raw.strip()) is None or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+@router.get("/orders", response_model=None)
+async def list_orders(request: Request, signed: Signed) -> Response:
+    """Own orders, newest first; `status` (`active` = not terminal), `market_id`, paging."""
+    try:
+        market = _market(request)
+        query = request.query_params
+        limit = _limit(query.get("limit") or query.get("page_size"))
+        filters = _filters(query)
+        status = filters.get("status")
+        market_id = filters.get("market_id")
+        before = None if query.get("next") is None else _decode_cursor(query["next"])
+        state = market.sequencer.exchange.state
+        if status in ("active", "open"):
+            account = state.accounts.get(signed.account_id)
+            ids: list[int] = [] if account is None else list(account.open_order_ids)
+        else:
+            index = _index(request)
+            index.catch_up(state.orders)
+            ids = index.by_account.get(signed.account_id, [])
+        chosen: list[Order] = []
+        has_more = False
+        for order_id in reversed(ids):
+            if before is not None and order_id >= before:
+                continue
+            order = state.orders[order_id]
+            if status not in (None, "active", "open") and order.status != status:
+                continue
+            if market_id is not None and order.instrument_id != market_id:
+                continue
+            if len(chosen) == limit:
+                has_more = True
+                break
+            chosen.append(order)
+        paging = {
+            "has_more": has_more,
+            "next_cursor": _encode_cursor(chosen[-1].order_id) if has_more else None,
+            "prev_cursor": None,
+        }
+        return JSONResponse({"data": [order_json(o) for o in chosen], "paging": paging})
+    except Problem as problem:
+        return problem.response()
+
+
+@router.get("/orders/{order_id}", response_model=None)
+async def get_order(request: Request, order_id: str, signed: Signed) -> Response:
+    try:
+        market = _market(request)
+        order = _own_order(market.sequencer.exchange, signed.account_id, order_id)
+        return JSONResponse({"data": order_json(order)})
+    except Problem as problem:
+        return problem.response()
+
+
+# -- cancelling ---------------------------------------------------------------------------------
+
+
+@router.delete("/orders/{order_id}", status_code=204, response_model=None)
+async def cancel_order(request: Request, order_id: str, signed: Signed) -> Response:
+    """Exactly 204 on success (contract line 279); 404 unknown or foreign; 409 not open."""
+    try:
+        market = _market(request)
+        _may_trade(signed)
+        order = _own_order(market.sequencer.exchange, signed.account_id, order_id)
+        outcome = await market.submit(CancelOrder(signed.account_id, OrderId(order.order_id)))
+        reason = _rejection(outcome)
+        if reason == RejectReason.unknown_order:
+            raise Problem(404, "order_not_found", f"order {order_id!r} not found")
+        if reason == RejectReason.order_not_open:
+            raise Problem(409, "order_not_open", f"order {order_id!r} is {order.status}")
+        if reason is not None:
+            raise Problem(422, reason, f"cancel refused: {reason}")
+        return Response(status_code=204)
+    except Problem as problem:
+        return problem.response()
+
+
+async def _cancel_all(request: Request, signed: SignedAccount, market_id: str | None) -> Response:
+    try:
+        market = _market(request)
+        _may_trade(signed)
+        instrument = None if market_id is None else InstrumentId(market_id)
+        outcome = await market.submit(CancelAllOrders(signed.account_id, instrument))
+        reason = _rejection(outcome)
+        if reason == RejectReason.unknown_instrument:
+            raise Problem(404, "market_not_found", f"market {market_id!r} not found")
+        if reason is not None:
+            raise Problem(422, reason, f"cancel refused: {reason}")
+        cancelled = sum(1 for e in outcome.events if isinstance(e, OrderCancelled))
+        return JSONResponse({"data": {"cancelled": cancelled}})
+    except Problem as problem:
+        return problem.response()
+
+
+@router.delete("/orders", response_model=None)
+async def cancel_all_orders(request: Request, signed: Signed) -> Response:
+    """200 `{"data": {"cancelled": N}}`, N a JSON number (contract line 253)."""
+    return await _cancel_all(request, signed, None)
+
+
+@router.delete("/markets/{market_id}/orders", response_model=None)
+async def cancel_market_orders(request: Request, market_id: str, signed: Signed) -> Response:
+    return await _cancel_all(request, signed, market_id)
