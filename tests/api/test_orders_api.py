@@ -314,6 +314,8 @@ def test_a_market_buy_on_an_empty_book_is_closed(alice: Trader) -> None:
     order = response.json()["data"]
     assert order["status"] == "closed" and order["price"] is None
     assert order["closure_reason"] == "no_liquidity"
+    again = alice.call("GET", f"/v1/orders/{order['order_id']}")  # kept on the order, not only
+    assert again.json()["data"]["closure_reason"] == "no_liquidity"  # in the POST's answer
 
 
 def test_easy_mode_accounts_may_read_but_not_trade(server: Server) -> None:

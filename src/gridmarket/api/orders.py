@@ -30,8 +30,9 @@ old orders. The `active` filter reads the account's open-order set instead.
 
 Order objects follow grid-client-contract.md §2 (lines 97-121): ids and decimals as strings,
 `price` always present (null for a market order), `filled_quantity` a JSON number (the
-stricter sibling SDK requires it, line 387). `closure_reason` is only known in the response to
-the POST that closed the order (the core does not keep it on the order): elsewhere it is null.
+stricter sibling SDK requires it, line 387). `closure_reason` is the core's: why a closed order's
+remainder was closed (`no_liquidity`, `immediate_or_cancel`, ...) or why a cancelled order was
+cancelled (`requested`, `self_trade_prevention`, `sweep`); null while the order is live.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from gridmarket.core.events import (
     OrderAccepted,
     OrderAlreadyExists,
     OrderCancelled,
-    OrderClosed,
     OrderRejected,
     Rejected,
 )
@@ -138,7 +138,7 @@ def _average_price(order: Order) -> str | None:
     return wire.usd(micros)
 
 
-def order_json(order: Order, closure_reason: str | None = None) -> dict[str, Any]:
+def order_json(order: Order) -> dict[str, Any]:
     """The Order object of grid-client-contract.md §2, strings where the client wants them."""
     price = None if order.price_usd_micros is None else wire.usd(order.price_usd_micros)
     average = _average_price(order)
@@ -161,7 +161,7 @@ def order_json(order: Order, closure_reason: str | None = None) -> dict[str, Any
         "time_in_force": order.time_in_force,
         "client_order_id": order.client_order_id,
         "post_only": order.post_only,
-        "closure_reason": closure_reason,
+        "closure_reason": order.closure_reason,
         "closed_at": wire.timestamp(order.updated_ms) if terminal else None,
         "submitted_at": wire.timestamp(order.created_ms),
         "created_at": wire.timestamp(order.created_ms),
@@ -284,15 +284,7 @@ async def place_order(request: Request, signed: Signed) -> Response:
             if isinstance(event, OrderAlreadyExists):
                 return JSONResponse({"data": order_json(orders[event.order_id])}, 200)
             if isinstance(event, OrderAccepted):
-                closure = next(
-                    (
-                        e.closure_reason
-                        for e in outcome.events
-                        if isinstance(e, OrderClosed) and e.order_id == event.order_id
-                    ),
-                    None,
-                )
-                return JSONResponse({"data": order_json(orders[event.order_id], closure)}, 201)
+                return JSONResponse({"data": order_json(orders[event.order_id])}, 201)
         reason = _rejection(outcome) or "rejected"
         raise Problem(422, reason, f"order refused: {reason}")
     except Problem as problem:

@@ -486,6 +486,7 @@ def _close(state: MarketState, order: Order, reason: str) -> None:
     """Close the unfilled remainder of an order that never rested."""
     _release_hold(state, state.accounts[order.account_id], order)
     order.transition(CLOSED, state.ts_ms)
+    order.closure_reason = str(reason)
     state.events.append(
         OrderClosed(
             state.seq,
@@ -508,6 +509,7 @@ def cancel(state: MarketState, order: Order, reason: str) -> None:
     side.reduce(side.levels[price], order.remaining_units)
     _release_hold(state, account, order)
     order.transition(CANCELLED, state.ts_ms)
+    order.closure_reason = str(reason)
     del account.open_order_ids[order.order_id]
     state.events.append(
         OrderCancelled(

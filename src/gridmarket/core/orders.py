@@ -43,6 +43,7 @@ class Order:
         "account_id",
         "auto_transfer",
         "client_order_id",
+        "closure_reason",
         "created_ms",
         "fee_numerator",
         "fee_paid_usd_micros",
@@ -96,6 +97,8 @@ class Order:
         self.created_ms = created_ms
         self.updated_ms = created_ms
         self.status = ACTIVE
+        #: Why a closed order's remainder was closed, or why a cancelled order was cancelled.
+        self.closure_reason: str | None = None
         #: USD still held for this (buy) order: notional of the remainder plus its fee reserve.
         self.locked_usd_micros = 0
         #: Sum of notional × fee bps over fills; fees are charged as its running ceiling, so
