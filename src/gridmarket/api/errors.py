@@ -36,11 +36,36 @@ VALIDATION_ERROR_CODE = "validation_error"
 
 
 def error_response(
-    status_code: int, detail: str, code: str, headers: Mapping[str, str] | None = None
+    status_code: int,
+    detail: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    message: str | None = None,
 ) -> JSONResponse:
-    """A response in the Trading API's error envelope."""
-    body = {"errors": {"detail": detail, "code": code, "message": detail}}
+    """A response in the Trading API's error envelope (`message` defaults to `detail`)."""
+    body = {"errors": {"detail": detail, "code": code, "message": message or detail}}
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+class Problem(Exception):
+    """A refusal a route raises and answers with `.response()`, in the error envelope.
+
+    `detail` defaults to the message; a few codes must stand in `detail` itself, because The
+    Grid's client matches them there (`auto_mode_trading_restricted`, contract line 77).
+    """
+
+    def __init__(
+        self, status_code: int, code: str, message: str, *, detail: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.detail = detail or message
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status_code, self.detail, self.code, message=self.message)
 
 
 # Fixed, not derived from `http.HTTPStatus` phrases: those change between Python versions

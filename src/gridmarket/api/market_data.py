@@ -52,10 +52,10 @@ from itertools import islice
 from typing import Any, NamedTuple, ParamSpec
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import wire
+from gridmarket.api.errors import Problem
 from gridmarket.core.book import Side
 from gridmarket.core.events import Trade
 from gridmarket.core.exchange import Exchange
@@ -94,20 +94,6 @@ router = APIRouter(prefix="/v1", tags=["market data"], lifespan=_lifespan)
 
 
 # -- errors -------------------------------------------------------------------------------------
-
-
-class Problem(Exception):
-    """An answer in the Trading API's error envelope."""
-
-    def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-
-    def response(self) -> JSONResponse:
-        body = {"errors": {"detail": self.message, "code": self.code, "message": self.message}}
-        return JSONResponse(body, status_code=self.status_code)
 
 
 P = ParamSpec("P")

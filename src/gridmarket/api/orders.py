@@ -49,7 +49,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import wire
-from gridmarket.api.errors import error_response
+from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
 from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
 from gridmarket.core.events import (
@@ -94,21 +94,6 @@ _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
 router = APIRouter(prefix="/v1", tags=["orders"], route_class=SignedRoute)
 
 
-class Problem(Exception):
-    def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-
-    def response(self) -> Response:
-        if self.code == AUTO_MODE_CODE:
-            # The client matches the code in `errors.detail` (contract line 77).
-            body = {"errors": {"detail": self.code, "code": self.code, "message": self.message}}
-            return JSONResponse(body, status_code=self.status_code)
-        return error_response(self.status_code, self.message, self.code)
-
-
 def _invalid(field: str, why: str, code: str = "validation_error") -> Problem:
     return Problem(422, code, f"{field}: {why}")
 
@@ -122,7 +107,8 @@ def _market(request: Request) -> MarketService:
 
 def _may_trade(signed: SignedAccount) -> None:
     if signed.mode != "advanced":
-        raise Problem(403, AUTO_MODE_CODE, AUTO_MODE_MESSAGE)
+        # The client matches this code in `errors.detail` (contract line 77).
+        raise Problem(403, AUTO_MODE_CODE, AUTO_MODE_MESSAGE, detail=AUTO_MODE_CODE)
 
 
 # -- the Order object ----------------------------------------------------------------------------
