@@ -4,78 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from live_server import GRIDMARKET, Server, clean_env, free_port
 
 from gridmarket.auth.keys import hash_consumption_key
 from gridmarket.auth.signing import Signer
-
-STARTUP_TIMEOUT_S = 30
-GRIDMARKET = Path(sys.executable).with_name("gridmarket")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _clean_env() -> dict[str, str]:
-    dropped = ("GRIDMARKET_HOME", "GRIDMARKET_DATABASE_URL", "GRIDMARKET_SERVER")
-    return {k: v for k, v in os.environ.items() if k not in dropped}
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [str(GRIDMARKET), "serve", "--port", str(self.port), "--data-dir", str(data_dir)]
-        self.process = subprocess.Popen(
-            command, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                assert self.process.stdout is not None
-                pytest.fail(f"server exited: {self.process.stdout.read()}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S}s")
-
-    @property
-    def token(self) -> str:
-        return (self.data_dir / "operator-token").read_text().strip()
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=10) == 0
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +31,7 @@ def cli(
     server: Server, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     command = [str(GRIDMARKET), "admin", *args]
-    environment = _clean_env() | {
+    environment = clean_env() | {
         "GRIDMARKET_SERVER": server.url,
         "GRIDMARKET_HOME": str(server.data_dir),
     }
@@ -139,7 +79,7 @@ def test_cli_failures_are_one_line_and_exit_1(server: Server, tmp_path: Path) ->
     no_token = cli(server, "audit", env={"GRIDMARKET_HOME": str(tmp_path)})
     assert no_token.returncode == 1 and "no operator token" in no_token.stderr
 
-    unreachable = cli(server, "audit", "--server", f"http://127.0.0.1:{_free_port()}")
+    unreachable = cli(server, "audit", "--server", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
 
 

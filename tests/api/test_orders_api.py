@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from live_server import Server
 
 from gridmarket.adapters import registry
 from gridmarket.api import orders
@@ -29,55 +26,7 @@ from gridmarket.service.accounts import open_account
 from gridmarket.service.market import MarketService
 from gridmarket.settings import Settings
 
-STARTUP_TIMEOUT_S = 30
-GRIDMARKET = Path(sys.executable).with_name("gridmarket")
 MARKET = "text-prime"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _clean_env() -> dict[str, str]:
-    dropped = ("GRIDMARKET_HOME", "GRIDMARKET_DATABASE_URL", "GRIDMARKET_SERVER")
-    return {k: v for k, v in os.environ.items() if k not in dropped}
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [str(GRIDMARKET), "serve", "--port", str(self.port), "--data-dir", str(data_dir)]
-        self.process = subprocess.Popen(
-            command, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                assert self.process.stdout is not None
-                pytest.fail(f"server exited: {self.process.stdout.read()}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S}s")
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        token = (self.data_dir / "operator-token").read_text().strip()
-        headers = {"Authorization": f"Bearer {token}"}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 class Trader:
