@@ -444,3 +444,22 @@ def test_the_key_cache_expires_and_stays_bounded() -> None:
     for name in ("f1", "f2", "f3"):
         cache.put(name, entry._replace(expires_at=100.0))
     assert len(cache) <= 2
+
+
+def test_me_names_the_signing_account_its_mode_and_capabilities(
+    server: Server, alice: Trader
+) -> None:
+    """`grid verify` signs GET /me and needs account_mode == "advanced" to go on."""
+    response = alice.call("GET", "/v1/me")
+    assert response.status_code == 200, response.text
+    me = response.json()["data"]
+    assert me["user_id"] == me["account_id"] == alice.account_id
+    assert me["account_mode"] == "advanced"
+    assert me["capabilities"] == ["consumption", "trading"]
+    assert me["email"] is None and me["created_at"].endswith("Z")
+
+    easy = _trader(server, mode="easy").call("GET", "/v1/me").json()["data"]
+    assert easy["account_mode"] == "easy" and easy["capabilities"] == ["consumption"]
+
+    unsigned = httpx.get(f"{server.url}/v1/me", timeout=10)
+    assert unsigned.status_code == 401
