@@ -4,6 +4,7 @@
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
+    gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
     gridmarket version
 
 The CLI only translates flags into `Settings` and hands them to the composition root
@@ -27,6 +28,7 @@ from gridmarket import __version__
 from gridmarket.bootstrap import build_app
 from gridmarket.cli_admin import admin_app
 from gridmarket.cli_options import DatabaseUrlOption, DataDirOption, JsonOption
+from gridmarket.cli_trade import register as register_trading
 from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -40,6 +42,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(admin_app)
+register_trading(app)
 
 
 @app.command()
