@@ -97,7 +97,7 @@ def test_a_success_without_the_envelope_is_a_format_error(grid: FakeGrid, api: A
 
 def test_a_missing_required_field_is_a_format_error(grid: FakeGrid, api: Api) -> None:
     grid.on("GET", "/v1/orders/1", body={"data": {"order_id": "1", "market_id": "m"}})
-    with pytest.raises(ResponseFormatError, match="order.side"):
+    with pytest.raises(ResponseFormatError, match=r"order\.side"):
         api("get_order", "1")
 
 
@@ -126,7 +126,7 @@ def _refuse(request: httpx.Request) -> httpx.Response:
 
 def test_an_unreachable_server_is_a_transport_error() -> None:
     client = Client(SERVER, transport=httpx.MockTransport(_refuse), max_retries=0)
-    with pytest.raises(TransportError, match="cannot reach http://grid.test"):
+    with pytest.raises(TransportError, match=r"cannot reach http://grid\.test"):
         client.health()
 
 

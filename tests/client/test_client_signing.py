@@ -65,7 +65,7 @@ def test_ids_in_paths_are_percent_encoded_and_signed_as_sent(grid: FakeGrid, api
 def test_health_is_never_signed_and_public_reads_work_without_a_key(grid: FakeGrid) -> None:
     grid.on("GET", "/v1/health", body={"data": {"status": "ok", "service": "gridmarket"}})
     grid.on("GET", "/v1/markets/text-prime/ticker", body={"data": {"volume_24h": "0"}})
-    client, api = sync_api(grid, signed=False)
+    _, api = sync_api(grid, signed=False)
     assert api("health").status == "ok"
     assert api("ticker", "text-prime").volume_24h == 0
     assert grid.verified == [None, None]
@@ -205,7 +205,7 @@ def test_a_market_order_sends_no_price(grid: FakeGrid, api: Api) -> None:
 def test_the_transport_is_real_httpx(grid: FakeGrid) -> None:
     # Sanity: the mock sees real httpx requests with the client's user agent.
     grid.on("GET", "/v1/health", body={"data": {"status": "ok"}})
-    client, api = sync_api(grid)
+    _, api = sync_api(grid)
     api("health")
     assert isinstance(grid.last, httpx.Request)
     assert grid.last.url.host == SERVER.removeprefix("http://")
