@@ -87,6 +87,23 @@ def test_identical_writes_in_one_second_get_distinct_timestamps(grid: FakeGrid, 
     assert len({r.headers["x-thegrid-signature"] for r in grid.requests}) == 3
 
 
+def test_two_clients_with_one_key_share_the_memory(grid: FakeGrid) -> None:
+    grid.on("DELETE", "/v1/orders", body={"data": {"cancelled": 0}})
+    for _ in range(2):
+        _, api = sync_api(grid)
+        api("cancel_all_orders")
+    assert [v.timestamp_s for v in grid.verified if v is not None] == [NOW_S, NOW_S - 1]
+
+
+def test_a_replay_refusal_is_re_signed_and_retried(grid: FakeGrid, api: Api) -> None:
+    # Another process with the same key used this second: the server refused before acting.
+    refusal = {"errors": {"detail": "already used", "code": "replayed_request"}}
+    grid.on("DELETE", "/v1/orders", 401, refusal)
+    grid.on("DELETE", "/v1/orders", body={"data": {"cancelled": 1}})
+    assert api("cancel_all_orders") == 1
+    assert [v.timestamp_s for v in grid.verified if v is not None] == [NOW_S, NOW_S - 1]
+
+
 def test_reads_keep_the_current_second(grid: FakeGrid, api: Api) -> None:
     grid.on("GET", "/v1/orders/count", body={"data": {"count": 0}})
     api("count_orders")

@@ -7,14 +7,19 @@ URL exactly as it will be sent (percent-encoding kept, query excluded). Each att
 afresh, so a retry carries a new timestamp.
 
 Identical writes within one second would carry identical signatures, which the server's replay
-guard refuses (`replayed_request`); `_WriteClock` therefore never signs the same
+guard refuses (`replayed_request`); `_WriteClock` therefore never signs the same key +
 method + path + body twice with the same second, stepping back a second instead (still well
-inside the 30 s window). It remembers writes for two windows, at most `MAX_REMEMBERED_WRITES`.
+inside the 30 s window). It remembers writes for two windows, at most `MAX_REMEMBERED_WRITES`,
+and is shared by every client in the process (`WRITE_CLOCK`), since two clients holding one key
+collide just the same. Another process with the same key can still collide: the server refuses
+such a write before acting on it, so a `replayed_request` refusal is retried, re-signed with
+the next free second.
 
 `Engine.result(call, response)` turns a 2xx into the call's typed result and anything else
 into the `GridmarketError` subclass for its status. `Engine.retry_delay_s` says whether to try
-again: only when the server cannot have acted (connection refused, or a 503, which Gridmarket
-answers before applying anything), at most `max_retries` times, honouring `Retry-After`.
+again: only when the server cannot have acted (connection refused, a `replayed_request`
+refusal, or a 503, which Gridmarket answers before applying anything), at most `max_retries`
+times, honouring `Retry-After`.
 """
 
 from __future__ import annotations
@@ -67,10 +72,11 @@ class _WriteClock:
         self._used: dict[bytes, list[int]] = {}
         self._lock = threading.Lock()
 
-    def timestamp(self, method: str, path: str, body: bytes, now_s: int) -> int:
+    def timestamp(self, signer: str, method: str, path: str, body: bytes, now_s: int) -> int:
         if method not in WRITE_METHODS:
             return now_s
-        key = hashlib.sha256(method.encode() + b" " + path.encode() + b" " + body).digest()
+        text = f"{signer} {method} {path} ".encode()
+        key = hashlib.sha256(text + body).digest()
         horizon = now_s - 2 * TIMESTAMP_WINDOW_S
         with self._lock:
             if len(self._used) >= MAX_REMEMBERED_WRITES:
@@ -84,6 +90,10 @@ class _WriteClock:
             used.append(when)
             self._used[key] = used
             return when
+
+
+#: One memory of signed writes for the whole process (see the module docstring).
+WRITE_CLOCK = _WriteClock()
 
 
 class Engine:
@@ -101,7 +111,6 @@ class Engine:
         self.credentials = credentials
         self.max_retries = max_retries
         self._clock = clock
-        self._writes = _WriteClock()
 
     def request(self, call: Call[T]) -> httpx.Request:
         content = b"" if call.body is None else json.dumps(call.body, separators=(",", ":"))
@@ -124,7 +133,8 @@ class Engine:
         if call.auth != "unsigned" and self.credentials is not None:
             path = request.url.raw_path.decode("ascii").partition("?")[0]
             now_s = int(self._clock())
-            when = self._writes.timestamp(call.method, path, raw, now_s)
+            fingerprint = self.credentials.fingerprint
+            when = WRITE_CLOCK.timestamp(fingerprint, call.method, path, raw, now_s)
             request.headers.update(
                 self.credentials.signer.sign_request(call.method, path, raw, when)
             )
@@ -147,6 +157,8 @@ class Engine:
         """Seconds to wait before attempt `attempt + 1`, or None to stop here."""
         if attempt >= self.max_retries:
             return None
+        if response is not None and _replay_refused(response):
+            return 0.0  # refused before anything was done; the next attempt signs anew
         if response is not None and response.status_code != 503:
             return None
         backoff = 0.25 * (1 << attempt)
@@ -155,6 +167,15 @@ class Engine:
 
 
 _UNREADABLE = object()
+REPLAYED_CODE = "replayed_request"
+
+
+def _replay_refused(response: httpx.Response) -> bool:
+    if response.status_code != 401:
+        return False
+    body = _decoded(response)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, dict) and errors.get("code") == REPLAYED_CODE
 
 
 def _decoded(response: httpx.Response) -> object:
