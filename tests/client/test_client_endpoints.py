@@ -339,3 +339,16 @@ def test_cancel_accepts_204_and_cancel_all_reads_the_count(grid: FakeGrid, api: 
     grid.on("DELETE", "/v1/markets/text-prime/orders", body={"data": {"cancelled": 2}})
     assert api("cancel_order", "9") is None
     assert api("cancel_all_orders", "text-prime") == 2
+
+
+def test_instruments_and_markets_read_every_page(grid: FakeGrid, api: Api) -> None:
+    def market(market_id: str) -> dict[str, Any]:
+        return {"market_id": market_id, "name": market_id, "status": "active"}
+
+    first = {"data": [market("a")], "paging": {"has_more": True, "next_cursor": "n1"}}
+    grid.on("GET", "/v1/markets", body=first)
+    grid.on("GET", "/v1/markets", body={"data": [market("b")], "paging": {"has_more": False}})
+    assert [m.market_id for m in api("markets")] == ["a", "b"]
+    assert [r.url.params.get("next") for r in grid.requests] == [None, "n1"]
+    # Public, yet signed when a key is loaded, as The Grid's client does.
+    assert all(v is not None for v in grid.verified)

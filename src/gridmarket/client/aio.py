@@ -144,14 +144,15 @@ class AsyncClient:
     async def health(self) -> Health:
         return await self.call(calls.health())
 
-    async def instruments(self) -> list[Instrument]:
-        return await self.call(calls.instruments())
+    async def instruments(self, max_pages: int = DEFAULT_MAX_PAGES) -> list[Instrument]:
+        """The whole catalogue, page by page."""
+        return [i async for i in self._pages(calls.instruments, max_pages)]
 
     async def instrument(self, instrument_id: str) -> Instrument:
         return await self.call(calls.instrument(instrument_id))
 
-    async def markets(self) -> list[Market]:
-        return await self.call(calls.markets())
+    async def markets(self, max_pages: int = DEFAULT_MAX_PAGES) -> list[Market]:
+        return [m async for m in self._pages(calls.markets, max_pages)]
 
     async def market(self, market_id: str) -> Market:
         return await self.call(calls.market(market_id))

@@ -173,9 +173,9 @@ def health() -> Call[Health]:
     return Call("GET", "/v1/health", _one(Health.parse), auth="unsigned")
 
 
-def instruments() -> Call[list[Instrument]]:
-    query = (("limit", str(MAX_PAGE_SIZE)),)
-    return Call("GET", "/v1/instruments", _many(Instrument.parse), query, auth="public")
+def instruments(next_cursor: str | None = None) -> Call[Page[Instrument]]:
+    query = tuple(_paging(MAX_PAGE_SIZE, next_cursor))
+    return Call("GET", "/v1/instruments", _page(Instrument.parse), query, auth="public")
 
 
 def instrument(instrument_id: str) -> Call[Instrument]:
@@ -183,9 +183,9 @@ def instrument(instrument_id: str) -> Call[Instrument]:
     return Call("GET", path, _one(Instrument.parse), auth="public")
 
 
-def markets() -> Call[list[Market]]:
-    query = (("limit", str(MAX_PAGE_SIZE)),)
-    return Call("GET", "/v1/markets", _many(Market.parse), query, auth="public")
+def markets(next_cursor: str | None = None) -> Call[Page[Market]]:
+    query = tuple(_paging(MAX_PAGE_SIZE, next_cursor))
+    return Call("GET", "/v1/markets", _page(Market.parse), query, auth="public")
 
 
 def market(market_id: str) -> Call[Market]:

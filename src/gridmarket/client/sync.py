@@ -141,14 +141,15 @@ class Client:
     def health(self) -> Health:
         return self.call(calls.health())
 
-    def instruments(self) -> list[Instrument]:
-        return self.call(calls.instruments())
+    def instruments(self, max_pages: int = DEFAULT_MAX_PAGES) -> list[Instrument]:
+        """The whole catalogue, page by page."""
+        return list(self._pages(calls.instruments, max_pages))
 
     def instrument(self, instrument_id: str) -> Instrument:
         return self.call(calls.instrument(instrument_id))
 
-    def markets(self) -> list[Market]:
-        return self.call(calls.markets())
+    def markets(self, max_pages: int = DEFAULT_MAX_PAGES) -> list[Market]:
+        return list(self._pages(calls.markets, max_pages))
 
     def market(self, market_id: str) -> Market:
         return self.call(calls.market(market_id))
