@@ -42,7 +42,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(admin_app)
-register_trading(app)
 
 
 @app.command()
@@ -129,3 +128,6 @@ def _log_config() -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["gridmarket"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
+
+
+register_trading(app)  # after the commands above, so `--help` lists serve first

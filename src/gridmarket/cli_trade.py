@@ -36,7 +36,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from gridmarket.cli_options import JsonOption
 from gridmarket.client import Client, GridmarketError, OrderBook
 from gridmarket.client.core import SERVER_ENV
 from gridmarket.client.credentials import KEY_FILE_ENV
@@ -66,6 +65,9 @@ KeyFileOption = Annotated[
         help="JSON key file from `gridmarket admin create-account --json`.",
         dir_okay=False,
     ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON only (decimals as strings).")
 ]
 MarketFilter = Annotated[str | None, typer.Option("--market", help="Only this market.")]
 
