@@ -579,6 +579,33 @@ class Reference:
             return self._reject("CancelOrder", cmd.account_id, "order_not_open")
         self._cancel(order, "requested")
 
+    def _ReplaceOrder(self, cmd: c.ReplaceOrder, seq: int) -> None:
+        """Cancel then place, on a throwaway copy; keep the copy only if the place succeeded."""
+        order = self.orders.get(cmd.order_id)
+        if order is None or order.account_id != cmd.account_id:
+            return self._reject("ReplaceOrder", cmd.account_id, "unknown_order")
+        if order not in self.resting:
+            return self._reject("ReplaceOrder", cmd.account_id, "order_not_open")
+        if cmd.price_usd_micros is None and cmd.quantity_units is None:
+            return self._reject("ReplaceOrder", cmd.account_id, "nothing_to_replace")
+        trial = copy.deepcopy(self)
+        old = trial.orders[order.order_id]
+        trial._cancel(old, "replaced")
+        if old.client_order_id is not None:
+            del trial.accounts[old.account_id].client_orders[old.client_order_id]
+        trial._emit(e.OrderReplaced, old.order_id, seq, old.account_id, old.instrument_id)
+        price = old.price if cmd.price_usd_micros is None else cmd.price_usd_micros
+        quantity = old.remaining if cmd.quantity_units is None else cmd.quantity_units
+        new = c.PlaceOrder(
+            *(old.account_id, old.instrument_id, old.side, "limit", quantity, price),  # type: ignore[arg-type]
+            *("gtc", old.post_only, old.client_order_id, old.auto_transfer),
+        )
+        trial._PlaceOrder(new, seq)
+        refused = [ev for ev in trial.out if isinstance(ev, e.OrderRejected)]
+        if refused:
+            return self._reject("ReplaceOrder", cmd.account_id, refused[0].reason)
+        self.__dict__.update(trial.__dict__)
+
     def _CancelAllOrders(self, cmd: c.CancelAllOrders, seq: int) -> None:
         if cmd.account_id not in self.accounts:
             return self._reject("CancelAllOrders", cmd.account_id, "unknown_account")

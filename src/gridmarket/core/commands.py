@@ -88,6 +88,24 @@ class CancelOrder(NamedTuple):
     order_id: OrderId
 
 
+class ReplaceOrder(NamedTuple):
+    """Cancel-replace one's open order in one command: a new price and/or quantity.
+
+    The resting order is cancelled (reason `replaced`) and a new order placed in its stead,
+    with a new id (this command's seq) and no time priority, matching as any new order does.
+    Side, type, time in force, post-only, auto-transfer and `client_order_id` carry over.
+    `quantity_units` is the new order's whole quantity, i.e. the new remaining quantity (what
+    was filled before stays on the old order); None keeps the old order's remaining units.
+    `price_usd_micros` None keeps the old price. If the new order would be refused, nothing
+    changes and the command is rejected with the reason the new order would have got.
+    """
+
+    account_id: AccountId
+    order_id: OrderId
+    price_usd_micros: int | None = None
+    quantity_units: int | None = None
+
+
 class CancelAllOrders(NamedTuple):
     """Cancel every open order of an account, or only those in one market."""
 
@@ -146,6 +164,7 @@ Command = (
     | TransferIssuanceToTrading
     | PlaceOrder
     | CancelOrder
+    | ReplaceOrder
     | CancelAllOrders
     | TransferToConsumption
     | TransferToTrading
@@ -168,6 +187,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         TransferIssuanceToTrading,
         PlaceOrder,
         CancelOrder,
+        ReplaceOrder,
         CancelAllOrders,
         TransferToConsumption,
         TransferToTrading,

@@ -153,6 +153,18 @@ class OrderCancelled(NamedTuple):
     remaining_units: int
 
 
+class OrderReplaced(NamedTuple):
+    """A `ReplaceOrder` succeeded: `order_id` was cancelled (reason `replaced`) and
+    `new_order_id` placed in its stead (its `OrderAccepted` follows this event)."""
+
+    seq: int
+    ts_ms: int
+    order_id: OrderId
+    new_order_id: OrderId
+    account_id: AccountId
+    instrument_id: InstrumentId
+
+
 class OrderClosed(NamedTuple):
     """The unfilled remainder of a market/ioc/fok order, closed instead of resting."""
 
@@ -228,6 +240,7 @@ Event = (
     | OrderAlreadyExists
     | Trade
     | OrderCancelled
+    | OrderReplaced
     | OrderClosed
     | LotCreated
     | TokensCommitted
@@ -250,6 +263,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderAlreadyExists,
         Trade,
         OrderCancelled,
+        OrderReplaced,
         OrderClosed,
         LotCreated,
         TokensCommitted,

@@ -23,6 +23,7 @@ from gridmarket.core.commands import (
     ExpireLots,
     IssueUnits,
     PlaceOrder,
+    ReplaceOrder,
     SetAutoTransfer,
     SetSupplierCapacity,
     SettleCall,
@@ -93,6 +94,7 @@ def _expire(state: MarketState, command: ExpireLots) -> None:
 _HANDLERS: dict[type[Any], Callable[[MarketState, Any], None]] = {
     PlaceOrder: matching.place_order,
     CancelOrder: matching.cancel_order,
+    ReplaceOrder: matching.replace_order,
     CancelAllOrders: matching.cancel_all,
     CreateAccount: _create_account,
     SetAutoTransfer: _set_auto_transfer,
