@@ -122,6 +122,7 @@ def test_a_new_account_has_the_usd_row_grid_verify_looks_for(server: Server) -> 
     currency = client.data("GET", "/v1/currency-trading-accounts")
     assert currency == [usd]
     assert client.data("GET", f"/v1/currency-trading-accounts/{usd['id']}") == usd
+    assert client.data("GET", "/v1/currency-trading-accounts/usd") == usd
     assert client.data("GET", "/v1/consumption-accounts") == []
 
 
@@ -491,6 +492,12 @@ def test_capacity_for_unknown_or_non_supplier_accounts(
         f"{server.url}/v1/admin/accounts/{buyer}/capacity", json=body, timeout=10
     )
     assert anonymous.status_code == 401
+
+
+def test_the_ledger_still_balances(server: Server, market: dict[str, Client]) -> None:
+    audit = server.admin("GET", "/v1/admin/audit").json()["data"]
+    assert audit["balanced"] is True
+    assert MARKET in audit["sums_by_asset"]  # units were issued, traded and consumed
 
 
 # -- restart ------------------------------------------------------------------------------------

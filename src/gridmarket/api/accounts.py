@@ -18,6 +18,7 @@ Ids are stable and name their owner, so another account's id is simply not found
 in `api.supply`, `<account>:issuance:<instrument>`). The trading list holds the USD row
 (`currency: "USD"`, `instrument_id: "USD"`, which `grid verify` looks for, contract §4) and a
 row for each instrument the account has held; a known instrument's id answers even at zero.
+The currency account also answers to `USD` (any case), the only currency there is.
 
 Transfers: trading -> consumption submits the core's `TransferToConsumption` and answers
 `{"status": "success", "transfer_id": ..., "data": Transfer}` (the client reads top-level
@@ -209,7 +210,7 @@ async def list_currency_accounts(request: Request, signed: Signed) -> Response:
 async def get_currency_account(request: Request, account_id: str, signed: Signed) -> Response:
     try:
         market, model = await params.history(request)
-        if account_id not in (f"{signed.account_id}:usd", USD, USD.lower()):
+        if account_id != f"{signed.account_id}:usd" and account_id.upper() != USD:
             raise Problem(404, "account_not_found", f"currency account {account_id!r} not found")
         row = _usd_row(model, market.sequencer.exchange.state, signed.account_id)
         return JSONResponse({"data": row})
