@@ -86,7 +86,7 @@ async def get_price_histories(request: Request) -> dict[str, Any]:
     if from_raw is None:
         from_ms = max(to_ms - limit * resolution_ms, 0)
         oldest = model.candles_retained_from_ms(symbol, resolution)
-        if from_ms < oldest <= to_ms:
+        if oldest is not None and from_ms < oldest <= to_ms:
             from_ms = oldest  # a default never reaches before the retention
     else:
         from_ms = _time_ms("from", from_raw, 0)

@@ -131,8 +131,8 @@ class _Tier:
         self.size_ms = size_ms
         self.keep = keep
         self.buckets: list[_Bucket] = []
-        #: Every trade at or after this time is in the tier (0: nothing evicted yet).
-        self.retained_from_ms = 0
+        #: Every trade at or after this time is in the tier (None: nothing evicted yet).
+        self.retained_from_ms: int | None = None
 
     def add(self, ts_ms: int, price_usd_micros: int, quantity_units: int) -> None:
         start = period_start_ms(ts_ms, self.size_ms)
@@ -149,7 +149,7 @@ class _Tier:
         else:
             # Timestamps never go back (the sequencer makes them non-decreasing); were one to,
             # it still lands in its own period, unless that period has been evicted.
-            if start < self.retained_from_ms:
+            if self.retained_from_ms is not None and start < self.retained_from_ms:
                 return
             at = bisect_left(buckets, start, key=_start)
             if at == len(buckets) or buckets[at].start_ms != start:
@@ -171,10 +171,12 @@ class Candles:
         for tier in self._tiers.values():
             tier.add(ts_ms, price_usd_micros, quantity_units)
 
-    def retained_from_ms(self, resolution: str) -> int:
-        """The start of the oldest whole period of `resolution` that is still held."""
+    def retained_from_ms(self, resolution: str) -> int | None:
+        """The start of the oldest whole period of `resolution` still held (None: all are)."""
         resolution_ms = RESOLUTIONS_MS[resolution]
         tier_from = self._tiers[_SOURCE_TIER_MS[resolution]].retained_from_ms
+        if tier_from is None:
+            return None
         start = period_start_ms(tier_from, resolution_ms)
         return start if start == tier_from else start + resolution_ms
 
@@ -188,7 +190,7 @@ class Candles:
         tier = self._tiers[_SOURCE_TIER_MS[resolution]]
         first = period_start_ms(from_ms, resolution_ms)
         retained_from = self.retained_from_ms(resolution)
-        if first < retained_from:
+        if retained_from is not None and first < retained_from:
             raise NotRetained(resolution, retained_from)
         end = period_start_ms(to_ms, resolution_ms) + resolution_ms
         buckets = tier.buckets

@@ -229,10 +229,10 @@ class MarketData:
             return Candles(self._candle_retention).query(resolution, from_ms, to_ms)
         return tape.candles.query(resolution, from_ms, to_ms)
 
-    def candles_retained_from_ms(self, instrument_id: str, resolution: str) -> int:
-        """The start of the oldest period of `resolution` still held for the market."""
+    def candles_retained_from_ms(self, instrument_id: str, resolution: str) -> int | None:
+        """The start of the oldest period of `resolution` still held (None: every one is)."""
         tape = self._tapes.get(instrument_id)
-        return 0 if tape is None else tape.candles.retained_from_ms(resolution)
+        return None if tape is None else tape.candles.retained_from_ms(resolution)
 
     # -- running against a market service -----------------------------------------------------
 
