@@ -71,9 +71,8 @@ async def get_price_histories(request: Request) -> dict[str, Any]:
     if resolution not in RESOLUTIONS_MS:
         raise _invalid("resolution", f"must be one of {', '.join(RESOLUTIONS_MS)}")
     resolution_ms = RESOLUTIONS_MS[resolution]
-    limit = _int_param(
-        "limit", query.get("limit", query.get("page_size")), DEFAULT_LIMIT, 1, MAX_LIMIT
-    )
+    limit_name = "limit" if "limit" in query else "page_size"
+    limit = _int_param(limit_name, query.get(limit_name), DEFAULT_LIMIT, 1, MAX_LIMIT)
     descending = _descending(query)
     next_cursor, prev_cursor = query.get("next"), query.get("prev")
     if next_cursor is not None and prev_cursor is not None:
