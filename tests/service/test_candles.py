@@ -229,3 +229,15 @@ def test_the_read_model_keeps_candles_per_market() -> None:
     assert model.candles("a", "1w", *ALL) == EXPECTED["1w"]
     assert model.candles("b", "1w", *ALL) == []
     assert model.candles("never-traded", "1w", *ALL) == []
+
+
+def test_a_trade_earlier_than_the_last_still_lands_in_its_own_period() -> None:
+    # The sequencer never lets time go back; were it to, the candle must still be right.
+    candles = Candles(EIGHT_DAYS)
+    candles.add(T0 + 2 * MINUTE_MS, 3 * USD, 1)
+    candles.add(T0, 1 * USD, 2)
+    candles.add(T0 + 2 * MINUTE_MS + 1, 4 * USD, 1)
+    assert candles.query("1m", T0, T0 + HOUR_MS) == [
+        candle(T0, MINUTE_MS, "1", "1", "1", "1", 2, "2", 1),
+        candle(T0 + 2 * MINUTE_MS, MINUTE_MS, "3", "4", "3", "4", 2, "7", 2),
+    ]
