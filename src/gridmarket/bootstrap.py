@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gridmarket.api import accounts, admin, me, orders, supply
+from gridmarket.api import accounts, admin, me, orders, price_histories, supply
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
@@ -28,4 +28,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(me.router)
     app.include_router(accounts.router)
     app.include_router(supply.router)
+    app.include_router(price_histories.router)
     return app
