@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gridmarket.api import admin, me, orders
+from gridmarket.api import admin, admin_keys, me, orders, self_service
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
@@ -26,4 +26,6 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(orders.router)
     app.include_router(me.router)
+    app.include_router(self_service.router)
+    app.include_router(admin_keys.router)
     return app
