@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gridmarket.api import accounts, admin, me, orders, price_histories, supply
+from gridmarket.api import (
+    accounts,
+    admin,
+    admin_keys,
+    me,
+    orders,
+    price_histories,
+    self_service,
+    supply,
+)
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
@@ -29,4 +38,6 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(supply.router)
     app.include_router(price_histories.router)
+    app.include_router(self_service.router)
+    app.include_router(admin_keys.router)
     return app
