@@ -117,8 +117,16 @@ class Connection:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._outbox:
-                await asyncio.wait_for(websocket.send_text(self._outbox.popleft()), timeout)
+            try:
+                while self._outbox:
+                    await asyncio.wait_for(websocket.send_text(self._outbox.popleft()), timeout)
+            except Exception:
+                # A frame that cannot be written in time (or a socket already gone): this
+                # connection hears nothing more; its reader ends at the latest on idling.
+                self.hub.forget(self)
+                self._outbox.clear()
+                self.closing = self.closing or (CLOSE_POLICY, "send_failed")
+                raise
             if self.closing is not None:
                 code, reason = self.closing
                 with contextlib.suppress(Exception):

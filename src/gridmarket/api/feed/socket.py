@@ -75,8 +75,9 @@ async def trading_socket(websocket: WebSocket) -> None:
         await _read(websocket, connection, hub)
     finally:
         hub.forget(connection)
-        if not writer.done():
-            writer.cancel()
+        if connection.closing is None:
+            writer.cancel()  # the client left: nothing more to send
+        # Otherwise the writer sends the reason and closes (each step bounded by a timeout).
         with contextlib.suppress(BaseException):
             await writer
 
