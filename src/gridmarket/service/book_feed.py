@@ -256,6 +256,9 @@ class FeedModel:
         self.orders: dict[OrderId, _Order] = {}
         #: Every outcome up to this seq is applied; later ones are skipped if seen again.
         self.seq = seq
+        #: Whose order changes to report (building them costs; the hub asks only for accounts
+        #: someone listens to). Every account's by default.
+        self.wants_orders: Callable[[AccountId], bool] = _everyone
 
     @classmethod
     def from_state(cls, state: MarketState) -> FeedModel:
@@ -298,6 +301,7 @@ class FeedModel:
         tops: dict[InstrumentId, tuple[int | None, int | None, int | None]] = {}
         touched: dict[OrderId, _Order] = {}
         accepted: list[_Order] = []
+        wants = self.wants_orders
 
         def move(order: _Order, units: int) -> None:
             book = self.books.get(order.instrument_id)
@@ -321,7 +325,8 @@ class FeedModel:
                 self.orders[order.order_id] = order
                 accepted.append(order)
                 touched[order.order_id] = order
-                update.orders.append(OrderChange("new_order", order.view()))
+                if wants(order.account_id):
+                    update.orders.append(OrderChange("new_order", order.view()))
             elif kind is Trade:
                 assert isinstance(event, Trade)
                 self._trade(event, update, touched, move)
@@ -347,7 +352,8 @@ class FeedModel:
         update.orders.extend(
             OrderChange("order_update", o.view())
             for o in touched.values()
-            if o.order_id not in new_ids or o.view() != _as_accepted(o)
+            if wants(o.account_id)
+            and (o.order_id not in new_ids or o.filled_units or o.status != "active")
         )
         self.seq = outcome.seq
         return update
@@ -412,14 +418,5 @@ class FeedModel:
             update.levels.setdefault(instrument_id, []).append(change)
 
 
-def _as_accepted(order: _Order) -> OrderView:
-    """The view an order had when accepted (to tell whether its outcome changed it)."""
-    return order.view()._replace(
-        status="active",
-        remaining_units=order.quantity_units,
-        filled_units=0,
-        filled_notional_usd_micros=0,
-        fee_paid_usd_micros=0,
-        closure_reason=None,
-        updated_ms=order.created_ms,
-    )
+def _everyone(account_id: AccountId) -> bool:
+    return True

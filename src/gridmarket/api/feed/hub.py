@@ -205,6 +205,7 @@ class Hub:
         """Subscribe and build the model from the live state, with no await in between."""
         subscription = market.subscribe()
         self.model = FeedModel.from_state(market.sequencer.exchange.state)
+        self.model.wants_orders = self._orders.__contains__
         return subscription
 
     async def follow(self, market: MarketService, subscription: Subscription) -> None:
