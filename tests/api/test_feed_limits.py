@@ -7,6 +7,7 @@ the market and the other connections go on), and the idle timeout that heartbeat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from live_server import free_port
 from websockets.exceptions import ConnectionClosed
 
 from gridmarket.api import feed
-from gridmarket.api.app import create_app
+from gridmarket.api.app import ServiceFactory, create_app
 from gridmarket.api.feed.hub import FeedLimits
 from gridmarket.core.commands import (
     CreateAccount,
@@ -31,16 +32,19 @@ from gridmarket.core.commands import (
 from gridmarket.core.ids import AccountId
 from gridmarket.service.market import MarketService
 from gridmarket.service.runtime import open_market
+from gridmarket.service.sequencer import SequencerLimits
 from gridmarket.settings import Settings
 
 LIMITS = FeedLimits(max_connections=3, max_outbound_messages=3, idle_timeout_s=1.0)
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, MarketService]]:
+@contextlib.asynccontextmanager
+async def _serving(
+    tmp_path: Path, factory: ServiceFactory = open_market
+) -> AsyncIterator[tuple[str, MarketService]]:
     settings = Settings.resolve(data_dir=tmp_path / "home")
     settings.ensure_data_dir()
-    app = create_app(settings, service_factory=open_market)
+    app = create_app(settings, service_factory=factory)
     app.include_router(feed.router)
     app.state.feed_limits = LIMITS
     port = free_port()
@@ -55,6 +59,12 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, MarketService]]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, MarketService]]:
+    async with _serving(tmp_path) as running:
+        yield running
 
 
 async def _closed(channel: Channel) -> tuple[int, str, list[dict[str, Any]]]:
@@ -148,3 +158,43 @@ async def test_an_idle_connection_is_closed_and_heartbeats_keep_one_open(
     finally:
         await idle.close()
         await beating.close()
+
+
+async def test_a_hub_that_falls_behind_the_feed_closes_its_connections_to_resync(
+    tmp_path: Path,
+) -> None:
+    # A feed that holds one outcome per subscriber: any batch of two or more drops the hub.
+    def tiny_feed(settings: Settings) -> MarketService:
+        limits = SequencerLimits(max_subscriber_outcomes=1)
+        return MarketService.from_url(settings.database_url, limits=limits, tune_gc=False)
+
+    async with _serving(tmp_path, tiny_feed) as (url, market):
+        channel = await Channel.open(url)
+        await channel.join()
+        await channel.subscribe({"name": "market.book", "market": MARKET})
+        supplier = AccountId("s")
+        for command in (
+            CreateAccount(supplier, is_supplier=True),
+            SetSupplierCapacity(supplier, MARKET, 10**9),
+            IssueUnits(supplier, MARKET, 100),
+            TransferIssuanceToTrading(supplier, MARKET, 100),
+        ):
+            await market.submit(command)
+        await asyncio.gather(
+            *(
+                market.submit(PlaceOrder(supplier, MARKET, "sell", "limit", 1, p * 1_000))
+                for p in range(2_000, 2_020)
+            )
+        )
+        code, reason, frames = await _closed(channel)
+        assert (code, reason) == (1012, "resync")
+        assert frames[-1]["payload"]["reason"] == "resync"
+        again = await Channel.open(url)  # a new connection gets a snapshot of the whole book
+        try:
+            await again.join()
+            await again.subscribe({"name": "market.book", "market": MARKET})
+            snapshot = (await again.expect("book_snapshot"))["payload"]
+            prices = [level["price"] for level in snapshot["asks"]]
+            assert prices == [f"{p // 1000}.{p % 1000:03d}" for p in range(2_000, 2_020)]
+        finally:
+            await again.close()

@@ -362,7 +362,8 @@ async def test_a_client_applying_snapshot_and_diffs_holds_the_rest_orderbook(
             if roll < 0.32:
                 response = trader.place(side, None, quantity)
             else:
-                price = f"{rng.randint(950, 1_050) / 1000:.3f}"
+                mills = rng.randint(950, 1_050)
+                price = f"{mills // 1000}.{mills % 1000:03d}"
                 tif = rng.choice(("gtc", "gtc", "gtc", "ioc"))
                 response = trader.place(side, price, quantity, time_in_force=tif)
             if response.status_code == 201 and response.json()["data"]["status"] in (
