@@ -386,6 +386,10 @@ async def test_a_client_applying_snapshot_and_diffs_holds_the_rest_orderbook(
             assert book.levels("ask") == want_asks
         assert early_book.changes > 100  # the burst moved the book a lot
         assert late_book.sequence == early_book.sequence
+        # Resync as a client would after a gap: subscribe again, get a fresh snapshot.
+        again = await _follow_book(early)
+        assert again.sequence == early_book.sequence
+        assert again.sides == early_book.sides
     finally:
         await early.close()
         await late.close()

@@ -28,12 +28,14 @@ change sets a level's total open quantity (`"0"`: the level is gone) and carries
 `sequence` of that market: the first change after a snapshot has `snapshot.sequence + 1`.
 Keeping a local book: apply the snapshot, then every change in order. **Gap**: a change whose
 sequence is not the last one + 1 means something was missed: discard the local book and send
-`subscribe` for `market.book` again (no need to unsubscribe): a fresh snapshot follows the
-ack, and diffs continue from it. Changes with a sequence at or below the snapshot's are
-already in it (skip them). `seq` is the command sequence number of the market as a whole,
-for correlating with REST (`GET /v1/markets/{id}/orderbook` reports the same `sequence`
-numbering only for commands; use the feed's own `sequence` for the book). The book is built
-from committed outcomes only (`service.book_feed`).
+`subscribe` for `market.book` again (no need to unsubscribe); ignore `book_update`s until the
+fresh `book_snapshot` that follows the ack, then go on from it. Changes with a sequence at or
+below a snapshot's are already in it (skip them). `seq` (snapshot and update) is the
+market-wide command sequence number of the last command applied, the numbering of REST
+`GET /v1/markets/{id}/orderbook`'s `sequence`; the feed's own `sequence` numbers book changes
+per market and is what gap detection uses. The book is built from committed outcomes only
+(`service.book_feed`), so it may trail the REST book (read from the live state) by the batch
+being committed.
 
 Limits (`hub.FeedLimits`): 10 streams per connection, 1,000 connections per process, 1,000
 unread messages per connection (then it is closed with reason `slow_consumer`: it never
