@@ -64,6 +64,16 @@ async def test_join_heartbeat_and_channel_errors(live: Server) -> None:
         assert other["response"]["reason"] == "unmatched_topic"
         unknown = await channel.call("dance")
         assert (unknown["status"], unknown["response"]["reason"]) == ("error", "unknown_event")
+        ack = await channel.subscribe({"name": "market.book", "market": MARKET})
+        assert ack["status"] == "ok"
+        await channel.expect("book_snapshot")
+        assert await channel.call("phx_leave") == {"status": "ok", "response": {}}
+        after = await channel.call("subscribe", {"streams": [{"name": "market.trades"}]})
+        assert after["response"]["reason"] == "not_joined"
+        await channel.join()  # joining again starts with no streams: the leave dropped them
+        full = _streams(live)[:10]
+        assert {"name": "market.book", "market": MARKET} in full
+        assert (await channel.subscribe(*full))["status"] == "ok"
     finally:
         await channel.close()
 
@@ -120,6 +130,16 @@ async def test_the_default_client_url_v1_is_accepted_too(live: Server) -> None:
         await channel.join()
     finally:
         await channel.close()
+
+
+def _streams(live: Server) -> list[dict[str, str]]:
+    """Every public stream of every market (at least 12), MARKET's three first."""
+    markets = httpx.get(f"{live.url}/v1/markets?limit=100", timeout=5).json()["data"]
+    ids = [MARKET, *sorted(m["market_id"] for m in markets if m["market_id"] != MARKET)]
+    names = ("market.book", "market.trades", "market.ticker")
+    streams = [{"name": n, "market": m} for m in ids for n in names]
+    assert len(streams) >= 12, "the catalogue has enough markets"
+    return streams
 
 
 # -- public streams -----------------------------------------------------------------------------
@@ -187,17 +207,14 @@ async def test_subscription_limits_and_refusals(live: Server) -> None:
         assert mixed["streams"] == [{"name": "market.trades", "market": MARKET}]
         reasons = sorted(r["reason"] for r in mixed["rejected"])
         assert reasons == ["market_not_found", "market_required", "unknown_stream"]
-        markets = httpx.get(f"{live.url}/v1/markets?limit=100", timeout=5).json()["data"]
-        names = ("market.trades", "market.ticker", "market.book")
-        streams = [{"name": n, "market": m["market_id"]} for m in markets for n in names]
-        assert len(streams) >= 10, "the catalogue has enough markets for 10 streams"
-        filled = await channel.subscribe(*streams[:9])  # with the one above: 10
+        streams = [s for s in _streams(live) if s["market"] != MARKET][:9]
+        filled = await channel.subscribe(*streams)  # with the one above: 10
         assert filled["status"] == "ok", filled
-        over = await channel.subscribe(streams[9])
+        over = await channel.subscribe({"name": "market.book", "market": MARKET})
         assert over["status"] == "error" and over["rejected"][0]["reason"] == "subscription_limit"
         gone = await channel.subscribe(streams[0], action="unsubscribe")
         assert gone["status"] == "ok" and gone["action"] == "unsubscribe"
-        again = await channel.subscribe(streams[9])
+        again = await channel.subscribe({"name": "market.book", "market": MARKET})
         assert again["status"] == "ok"
     finally:
         await channel.close()
