@@ -8,9 +8,11 @@ book. A model rebuilt from the live state mid-run must equal the one that follow
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
+from gridmarket.core import commands
 from gridmarket.core.commands import CancelAllOrders, CancelOrder, Command, PlaceOrder
 from gridmarket.core.ids import AccountId, InstrumentId, OrderId
 from gridmarket.service.book_feed import ASK, BID, FeedModel, OrderChange
@@ -18,6 +20,8 @@ from gridmarket.service.book_feed import ASK, BID, FeedModel, OrderChange
 from .helpers import TP, TS, USD, Market
 
 TICK = 1_000  # 0.001 USD
+#: Cancel-replace (a cancel and an accept in one outcome), where the core has it.
+REPLACE_ORDER: Any = getattr(commands, "ReplaceOrder", None)
 Levels = tuple[list[tuple[int, int]], ...]
 
 
@@ -42,6 +46,9 @@ def _random_command(rng: random.Random, market: Market, traders: list[AccountId]
         return CancelOrder(trader, OrderId(rng.choice(open_ids)))
     if roll < 0.23:
         return CancelAllOrders(trader, rng.choice((None, instrument_id)))
+    if roll < 0.3 and open_ids and REPLACE_ORDER is not None:
+        price = rng.choice((None, rng.randint(900, 1_100) * TICK))
+        return REPLACE_ORDER(trader, OrderId(rng.choice(open_ids)), price, rng.randint(1, 6))
     side = rng.choice(("buy", "sell"))
     quantity = rng.randint(1, 6)
     if roll < 0.33:
