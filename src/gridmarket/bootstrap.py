@@ -12,6 +12,7 @@ from gridmarket.api import (
     accounts,
     admin,
     admin_keys,
+    feed,
     me,
     orders,
     price_histories,
@@ -40,4 +41,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(price_histories.router)
     app.include_router(self_service.router)
     app.include_router(admin_keys.router)
+    app.include_router(feed.router)
     return app
