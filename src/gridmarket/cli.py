@@ -26,6 +26,7 @@ from uvicorn.config import LOGGING_CONFIG
 from gridmarket import __version__
 from gridmarket.bootstrap import build_app
 from gridmarket.cli_admin import admin_app
+from gridmarket.cli_admin_keys import add_account_commands
 from gridmarket.cli_options import DatabaseUrlOption, DataDirOption, JsonOption
 from gridmarket.settings import (
     DEFAULT_HOST,
@@ -40,6 +41,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(admin_app)
+add_account_commands(admin_app)
 
 
 @app.command()

@@ -19,7 +19,8 @@ idempotent. Every refusal is a 401 in the envelope `{"errors": {"detail", "code"
 
 Key lookups go through a small cache (fingerprint -> account, mode, public key, revoked) with a
 short TTL, `KEY_CACHE_TTL_S`: a key revoked, or an account switched to another mode, takes
-effect within that many seconds. Unknown fingerprints are not cached (each costs one query).
+effect within that many seconds; at once in the process that made the change, which calls
+`KeyCache.forget_account`. Unknown fingerprints are not cached (each costs one query).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class KeyCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[str, KeyCacheEntry] = {}
+        #: Bumped by `forget_account`: a load that began before it does not cache its answer.
+        self._generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,9 +111,20 @@ class KeyCache:
             return None
         return entry
 
+    def forget_account(self, account_id: str) -> None:
+        """Drop every entry of one account: its key revoked or its mode changed, in this process.
+
+        (Other processes still see the change within `ttl_s`.) A linear scan: the cache is
+        bounded, and revocations and mode switches are rare.
+        """
+        self._generation += 1
+        for fingerprint in [f for f, e in self._entries.items() if e.account_id == account_id]:
+            del self._entries[fingerprint]
+
     async def load(self, market: MarketService, fingerprint: str) -> KeyCacheEntry | None:
         """The key from the registry (off the event loop), cached; None if unknown."""
         engine = market.store.engine
+        generation = self._generation
         record = await asyncio.to_thread(registry.find_signing_key, engine, fingerprint)
         if record is None:
             return None
@@ -124,7 +138,8 @@ class KeyCache:
             record.revoked_at_ms is not None,
             self._clock() + self.ttl_s,
         )
-        self.put(fingerprint, entry)
+        if generation == self._generation:  # else it may predate a revocation: do not keep it
+            self.put(fingerprint, entry)
         return entry
 
 
