@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gridmarket.api import admin, me, orders
+from gridmarket.api import account_limits, admin, me, orders
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
@@ -26,4 +26,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(orders.router)
     app.include_router(me.router)
+    app.include_router(account_limits.router)
     return app
