@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from gridmarket import cli
 from gridmarket.auth.ratelimit import BucketSet, Rate, RateLimiter, RateLimiterConfig
 from gridmarket.settings import RateLimits
 
@@ -176,3 +181,31 @@ def test_rate_limits_come_from_flags_then_env_then_defaults() -> None:
 def test_a_bad_rate_limit_setting_is_refused_by_name(raw: str) -> None:
     with pytest.raises(ValueError, match="GRIDMARKET_ORDER_RATE_PER_SECOND"):
         RateLimits.resolve({}, {"GRIDMARKET_ORDER_RATE_PER_SECOND": raw})
+
+
+def test_serve_flags_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setenv("GRIDMARKET_ORDER_BURST", "9")
+    monkeypatch.setenv("GRIDMARKET_RATE_LIMIT_REQUESTS", "11")
+    args = ["serve", "--data-dir", str(tmp_path / "home"), "--order-burst", "5"]
+    result = CliRunner().invoke(cli.app, [*args, "--order-rate-per-minute", "7"])
+    assert result.exit_code == 0, result.output
+    limits = served[0].state.settings.rate_limits
+    assert limits == RateLimits(requests=11, orders_per_minute=7, order_burst=5)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--order-burst", "0"], {}), ([], {"GRIDMARKET_RATE_LIMIT_WINDOW_S": "soon"})],
+)
+def test_serve_refuses_bad_rate_limits_before_starting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **_: pytest.fail("started"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli.app, ["serve", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output

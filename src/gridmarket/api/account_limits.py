@@ -21,9 +21,9 @@ the client always sends one and the answer describes one market. An unknown mark
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -76,7 +76,11 @@ class AccountLimitsEnvelope(BaseModel):
     },
 )
 async def account_limits(
-    request: Request, signed: Signed, market_id: str | None = None
+    request: Request,
+    signed: Signed,
+    market_id: Annotated[
+        str | None, Query(description="The market (its id).", examples=["text-prime"])
+    ] = None,
 ) -> Response:
     """The signing key's effective order rate limits in `market_id`, and what is left of them."""
     try:
