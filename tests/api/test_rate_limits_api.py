@@ -15,8 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from live_server import Server
 
+from gridmarket.api.errors import EXCEPTION_HANDLERS
+from gridmarket.api.ratelimit import RateLimited
+from gridmarket.auth.ratelimit import Decision
 from gridmarket.auth.signing import Signer
 
 MARKET = "text-prime"
@@ -214,3 +218,18 @@ def test_account_limits_refuse_unknown_and_missing_markets(
 def test_account_limits_need_a_signature(server: Server) -> None:
     response = httpx.get(f"{server.url}/v1/account/limits?market_id={MARKET}", timeout=10)
     assert response.status_code == 401
+
+
+async def test_a_rate_limit_outside_a_signed_route_is_still_a_429_not_a_500() -> None:
+    app = FastAPI(exception_handlers=EXCEPTION_HANDLERS)
+
+    @app.get("/plain")
+    async def plain() -> None:
+        raise RateLimited(Decision(False, 5, 0, 0, retry_after_ms=1500))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gm") as client:
+        response = await client.get("/plain")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"  # 1.5 s, rounded up to whole seconds
+    assert response.headers["x-ratelimit-retry-after"] == "2"

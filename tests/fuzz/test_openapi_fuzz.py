@@ -44,6 +44,7 @@ from gridmarket.settings import Settings
 MAX_EXAMPLES = int(os.environ.get("GRIDMARKET_FUZZ_EXAMPLES") or 20)
 SEED = 20261125
 ANSWERS: dict[str, Counter[int]] = {}  # "METHOD /path" -> status -> how many times
+RATE_LIMIT_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 pytestmark = pytest.mark.timeout(600)
@@ -124,6 +125,12 @@ def test_no_operation_fails_or_breaks_its_schema(
     response = case.call(base_url=fuzz_server.url, auth=grid_auth, timeout=10)
     ANSWERS.setdefault(f"{case.method} {case.path}", Counter())[response.status_code] += 1
     case.validate_response(response, checks=CHECKS)
+    declared = DOCUMENT["paths"][case.operation.path][case.operation.method.lower()]["responses"]
+    signed = "429" in declared and not case.path.startswith("/v1/admin")
+    same_method = case.method.upper() == case.operation.method.upper()
+    if signed and same_method and response.status_code != 401:
+        # Every answer to an authenticated request tells the key its budget.
+        assert set(response.headers) >= RATE_LIMIT_HEADERS, (case.path, response.headers)
 
 
 def test_the_server_serves_this_document(fuzz_server: Server) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
@@ -43,18 +44,21 @@ _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
 _ORDER_PLACEMENTS = frozenset({("POST", "/v1/orders"), ("PUT", "/v1/orders/{order_id}")})
 
 
-class RateLimited(Exception):
-    """Over a limit: answered by `SignedRoute` with `.response()`."""
+class RateLimited(HTTPException):
+    """Over a limit: answered by `SignedRoute` with `.response()`.
+
+    An HTTPException, so that a route which forgot `SignedRoute` still answers a 429 with
+    `Retry-After` (through the app's HTTP error handler), never a 500.
+    """
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__("rate limited")
+        seconds = retry_after_s(decision)
+        headers = {"Retry-After": str(seconds), "x-ratelimit-retry-after": str(seconds)}
+        super().__init__(429, f"rate limit exceeded: retry after {seconds} s", headers)
         self.decision = decision
 
     def response(self) -> Response:
-        seconds = retry_after_s(self.decision)
-        detail = f"rate limit exceeded: retry after {seconds} s"
-        headers = {"Retry-After": str(seconds), "x-ratelimit-retry-after": str(seconds)}
-        return error_response(429, detail, RATE_LIMITED_CODE, headers)
+        return error_response(429, self.detail, RATE_LIMITED_CODE, self.headers)
 
 
 def config_for(limits: RateLimits) -> RateLimiterConfig:
