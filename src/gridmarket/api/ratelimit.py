@@ -15,7 +15,8 @@ Every signed response (errors included) carries `x-ratelimit-limit`, `x-ratelimi
 and `x-ratelimit-reset` (unix seconds when the bucket is full again), from the tightest
 bucket charged. Over a limit, the answer is a 429 in the error envelope, code `rate_limited`,
 with `Retry-After` and `x-ratelimit-retry-after` in whole seconds (at least 1). A 429 charges
-nothing and does nothing: the route never runs.
+nothing and does nothing: the route never runs. (The replay guard has seen its signature by
+then, so a retry must be signed afresh, which The Grid's client does on every attempt.)
 
 The limiter lives in process memory (one per app, made from `app.state.settings` on first
 use), bounded in keys (`auth.ratelimit`); restarting the server refills every bucket.
