@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gridmarket.api import (
+    account_limits,
     accounts,
     admin,
     admin_keys,
@@ -44,4 +45,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(admin_keys.router)
     app.include_router(feed.router)
     app.include_router(trades.router)
+    app.include_router(account_limits.router)
     return app
