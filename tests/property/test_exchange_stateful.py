@@ -354,7 +354,11 @@ class ExchangeMachine(RuleBasedStateMachine):
                 if (lot.account_id, lot.instrument_id) == (account, instrument)
             )
             tokens = data.draw(st.integers(1, has + has // 5 + 1), label="tokens")
-        self.apply(c.CommitTokens(call_id, account, instrument, tokens))
+        key = data.draw(st.sampled_from((None, "key1", "key2")), label="key")
+        cap = data.draw(
+            st.one_of(st.none(), st.integers(0, 3 * TOKENS)) if key else st.none(), label="cap"
+        )
+        self.apply(c.CommitTokens(call_id, account, instrument, tokens, key, cap))
 
     @rule(data=st.data(), call_id=st.sampled_from((*gen.CALL_IDS, "k?")))
     def settle(self, data: st.DataObject, call_id: str) -> None:
@@ -372,7 +376,19 @@ class ExchangeMachine(RuleBasedStateMachine):
             ),
             label="used",
         )
-        self.apply(c.SettleCall(call_id, used))
+        receipt = data.draw(
+            st.sampled_from(
+                (
+                    {},
+                    {"request_id": "r1", "prompt_tokens": 3, "completion_tokens": 4},
+                    {"status": "failed", "ttft_ms": 5, "duration_ms": 9, "supplier_id": "s"},
+                    {"status": "finished"},  # refused: not a call status
+                    {"prompt_tokens": -1},  # refused
+                )
+            ),
+            label="receipt",
+        )
+        self.apply(c.SettleCall(call_id, used, **receipt))
 
     @rule(
         ms=gen.clock_steps,

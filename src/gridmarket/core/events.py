@@ -216,6 +216,17 @@ class CallSettled(NamedTuple):
     unbilled_tokens: int
     #: (lot id, tokens billed) for the usage receipt.
     billed_lots: tuple[tuple[LotId, int], ...]
+    #: The receipt: the consumption key (from the commit) and what `SettleCall` reported.
+    key_id: str | None = None
+    request_id: str = ""
+    supplier_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    status: str = "ok"
+    usage_estimated: bool = False
 
 
 class TokensForfeited(NamedTuple):

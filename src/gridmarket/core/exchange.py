@@ -183,12 +183,14 @@ class Exchange:
                 feed([lot.snapshot() for lot in holding.lots])
             for supplied_id in sorted(account.supplier_positions):
                 feed(account.supplier_positions[supplied_id].snapshot())
+        feed(sorted(state.key_tokens.items()))
         for call_id in sorted(state.calls):
             call = state.calls[call_id]
             feed(
                 (
                     call_id,
                     call.account_id,
+                    call.key_id,
                     call.tokens,
                     [(lot.lot_id, t) for lot, t in call.allocations],
                 )

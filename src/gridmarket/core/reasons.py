@@ -40,6 +40,10 @@ class RejectReason(StrEnum):
     insufficient_tokens = "insufficient_tokens"
     call_exists = "call_exists"
     unknown_call = "unknown_call"
+    #: The consumption key's spend cap would be exceeded by this commitment.
+    spend_cap_reached = "spend_cap_reached"
+    #: A `SettleCall` whose receipt fields have the wrong type, sign or size.
+    invalid_receipt = "invalid_receipt"
 
 
 class CancelReason(StrEnum):
