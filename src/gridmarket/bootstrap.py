@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gridmarket.api import admin, me, orders
+from gridmarket.api import (
+    account_limits,
+    accounts,
+    admin,
+    admin_keys,
+    feed,
+    me,
+    orders,
+    price_histories,
+    self_service,
+    supply,
+    trades,
+)
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.service.runtime import open_market
@@ -26,4 +38,12 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(orders.router)
     app.include_router(me.router)
+    app.include_router(accounts.router)
+    app.include_router(supply.router)
+    app.include_router(price_histories.router)
+    app.include_router(self_service.router)
+    app.include_router(admin_keys.router)
+    app.include_router(feed.router)
+    app.include_router(trades.router)
+    app.include_router(account_limits.router)
     return app

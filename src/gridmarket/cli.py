@@ -27,7 +27,15 @@ from uvicorn.config import LOGGING_CONFIG
 from gridmarket import __version__
 from gridmarket.bootstrap import build_app
 from gridmarket.cli_admin import admin_app
+from gridmarket.cli_admin_keys import add_account_commands
 from gridmarket.cli_options import DatabaseUrlOption, DataDirOption, JsonOption
+from gridmarket.cli_rate_options import (
+    OrderBurstOption,
+    OrderRatePerMinuteOption,
+    OrderRatePerSecondOption,
+    RateLimitRequestsOption,
+    RateLimitWindowOption,
+)
 from gridmarket.cli_trade import register as register_trading
 from gridmarket.settings import (
     DEFAULT_HOST,
@@ -42,6 +50,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(admin_app)
+add_account_commands(admin_app)
 
 
 @app.command()
@@ -55,9 +64,30 @@ def serve(
     ] = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
+    rate_limit_requests: RateLimitRequestsOption = None,
+    rate_limit_window_s: RateLimitWindowOption = None,
+    order_rate_per_second: OrderRatePerSecondOption = None,
+    order_rate_per_minute: OrderRatePerMinuteOption = None,
+    order_burst: OrderBurstOption = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
-    settings = Settings.resolve(data_dir=data_dir, database_url=database_url, host=host, port=port)
+    rate_limits = {
+        "requests": rate_limit_requests,
+        "window_s": rate_limit_window_s,
+        "orders_per_second": order_rate_per_second,
+        "orders_per_minute": order_rate_per_minute,
+        "order_burst": order_burst,
+    }
+    try:
+        settings = Settings.resolve(
+            data_dir=data_dir,
+            database_url=database_url,
+            host=host,
+            port=port,
+            rate_limits=rate_limits,
+        )
+    except ValueError as bad:
+        raise typer.BadParameter(str(bad)) from None
     settings.ensure_data_dir()
     with _sigterm_as_keyboard_interrupt():
         uvicorn.run(

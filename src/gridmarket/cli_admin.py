@@ -4,6 +4,7 @@
     gridmarket admin create-account acme --supplier --mode advanced
     gridmarket admin deposit acct_0123456789abcdef01234567 25.50
     gridmarket admin audit [--json]
+    gridmarket admin set-capacity acct_0123456789abcdef01234567 text-prime 50000 [--json]
 
 The server comes from `--server`, else `GRIDMARKET_SERVER`, else http://127.0.0.1:8000. The
 operator token is read from the data dir (`--data-dir`, else `GRIDMARKET_HOME`, else
@@ -159,3 +160,32 @@ def audit(
         typer.echo("balanced" if data["balanced"] else "NOT BALANCED")
     if not data["balanced"]:
         raise typer.Exit(1)
+
+
+@admin_app.command("set-capacity")
+def set_capacity(
+    account: Annotated[str, typer.Argument(help="The supplier's account id.")],
+    instrument: Annotated[str, typer.Argument(help="The instrument id, e.g. text-prime.")],
+    tokens_per_min: Annotated[
+        int, typer.Argument(min=0, help="Capacity in tokens per minute (0 stops issuance).")
+    ],
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set a supplier's capacity on one instrument: it bounds how many units it may issue."""
+    data = _call(
+        server,
+        data_dir,
+        "POST",
+        f"/v1/admin/accounts/{quote(account, safe='')}/capacity",
+        {"instrument_id": instrument, "capacity_tokens_per_min": tokens_per_min},
+    )
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(
+        f"capacity of {data['account_id']} on {data['instrument_id']}:"
+        f" {data['capacity_tokens_per_min']} tokens/min"
+        f" (at most {data['max_outstanding_tokens']} tokens outstanding)"
+    )

@@ -7,6 +7,19 @@ Each setting comes from, in order: a command-line flag, an environment variable,
     host          --host                                    127.0.0.1
     port          --port                                    8000
 
+Rate limits on the signed Trading API (see `api.ratelimit`), whole numbers >= 1:
+
+    requests per key     --rate-limit-requests   GRIDMARKET_RATE_LIMIT_REQUESTS    6000
+      ... per window     --rate-limit-window-s   GRIDMARKET_RATE_LIMIT_WINDOW_S    60
+    orders per key and market, per second
+                         --order-rate-per-second GRIDMARKET_ORDER_RATE_PER_SECOND  50
+      ... per minute     --order-rate-per-minute GRIDMARKET_ORDER_RATE_PER_MINUTE  3000
+      ... burst          --order-burst           GRIDMARKET_ORDER_BURST            100
+
+The defaults are generous, for a self-hosted exchange: 100 requests a second per signing key
+sustained, and orders at 50 a second per key and market with bursts of 100. A value that is
+not a whole number from 1 to 1,000,000,000 is refused at start-up, naming the variable.
+
 An empty environment variable counts as unset. `postgresql://` and `postgres://` URLs are
 rewritten to `postgresql+psycopg://`, the only PostgreSQL driver Gridmarket ships with.
 Resolving settings touches nothing on disk; `ensure_data_dir` creates the data dir.
@@ -15,6 +28,7 @@ Resolving settings touches nothing on disk; `ensure_data_dir` creates the data d
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +43,55 @@ DEFAULT_PORT = 8000
 DATABASE_FILE_NAME = "gridmarket.db"
 DATA_DIR_MODE = 0o700
 
+RATE_LIMIT_REQUESTS_ENV = "GRIDMARKET_RATE_LIMIT_REQUESTS"
+RATE_LIMIT_WINDOW_ENV = "GRIDMARKET_RATE_LIMIT_WINDOW_S"
+ORDER_RATE_PER_SECOND_ENV = "GRIDMARKET_ORDER_RATE_PER_SECOND"
+ORDER_RATE_PER_MINUTE_ENV = "GRIDMARKET_ORDER_RATE_PER_MINUTE"
+ORDER_BURST_ENV = "GRIDMARKET_ORDER_BURST"
+MAX_RATE_SETTING = 1_000_000_000
+
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Per signing key: `requests` per `window_s` (a token bucket of `requests` tokens); per
+    signing key and market: order placements, `orders_per_second` with bursts of
+    `order_burst`, and at most `orders_per_minute` a minute."""
+
+    requests: int = 6000
+    window_s: int = 60
+    orders_per_second: int = 50
+    orders_per_minute: int = 3000
+    order_burst: int = 100
+
+    @classmethod
+    def resolve(cls, flags: Mapping[str, int | None], env: Mapping[str, str]) -> RateLimits:
+        """From `flags` (field name -> value, None when not given), then `env`, then defaults."""
+        defaults = cls()
+        values = {}
+        for name, env_name in _RATE_LIMIT_ENV.items():
+            flag = flags.get(name)
+            raw: int | str | None = flag if flag is not None else (env.get(env_name) or None)
+            values[name] = getattr(defaults, name) if raw is None else _rate(env_name, raw)
+        return cls(**values)
+
+
+_RATE_LIMIT_ENV = {
+    "requests": RATE_LIMIT_REQUESTS_ENV,
+    "window_s": RATE_LIMIT_WINDOW_ENV,
+    "orders_per_second": ORDER_RATE_PER_SECOND_ENV,
+    "orders_per_minute": ORDER_RATE_PER_MINUTE_ENV,
+    "order_burst": ORDER_BURST_ENV,
+}
+
+
+def _rate(name: str, raw: int | str) -> int:
+    text = str(raw).strip()
+    if re.fullmatch(r"[0-9]{1,10}", text) is None or not 1 <= int(text) <= MAX_RATE_SETTING:
+        raise ValueError(f"{name}: must be a whole number from 1 to {MAX_RATE_SETTING}: {raw!r}")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +102,7 @@ class Settings:
     database_url: str = field(repr=False)  # may hold a password; see database_url_for_logs
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
     def resolve(
@@ -51,8 +113,12 @@ class Settings:
         host: str | None = None,
         port: int | None = None,
         environ: Mapping[str, str] | None = None,
+        rate_limits: Mapping[str, int | None] | None = None,
     ) -> Settings:
-        """Settings from flags (arguments; None when not given), then `environ`, then defaults."""
+        """Settings from flags (arguments; None when not given), then `environ`, then defaults.
+
+        `rate_limits` holds the rate-limit flags by `RateLimits` field name.
+        """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
         resolved_dir = Path(home).expanduser().absolute()
@@ -62,6 +128,7 @@ class Settings:
             database_url=_with_psycopg_driver(url),
             host=host or DEFAULT_HOST,
             port=DEFAULT_PORT if port is None else port,
+            rate_limits=RateLimits.resolve(rate_limits or {}, env),
         )
 
     def ensure_data_dir(self) -> None:

@@ -316,7 +316,7 @@ def test_cancel_is_exactly_204_then_409(server: Server) -> None:
     assert again.status_code == 409 and _error(again)["code"] == "order_not_open"
 
 
-def test_list_is_newest_first_with_active_filter_and_paging(server: Server) -> None:
+def test_list_is_oldest_first_with_active_filter_and_paging(server: Server) -> None:
     dave = _trader(server)
     ids = [
         dave.call("POST", "/v1/orders", _buy(price=f"1.00{i}")).json()["data"]["order_id"]
@@ -326,26 +326,26 @@ def test_list_is_newest_first_with_active_filter_and_paging(server: Server) -> N
 
     listed = dave.call("GET", "/v1/orders")
     assert listed.status_code == 200
-    assert [o["order_id"] for o in listed.json()["data"]] == ids[::-1]
+    assert [o["order_id"] for o in listed.json()["data"]] == ids
     assert listed.json()["paging"]["has_more"] is False
 
     active = dave.call("GET", "/v1/orders", query="?status=active").json()["data"]
-    assert [o["order_id"] for o in active] == [ids[3], ids[2], ids[0]]
+    assert [o["order_id"] for o in active] == [ids[0], ids[2], ids[3]]
     cancelled = dave.call("GET", "/v1/orders", query="?status=cancelled").json()["data"]
     assert [o["order_id"] for o in cancelled] == [ids[1]]
     # The Grid's client sends filters in its flop dialect, brackets percent-encoded.
     flop = "?flop%5Bfilters%5D%5B0%5D%5Bfield%5D=status&flop%5Bfilters%5D%5B0%5D%5Bvalue%5D=active"
     via_flop = dave.call("GET", "/v1/orders", query=flop).json()["data"]
-    assert [o["order_id"] for o in via_flop] == [ids[3], ids[2], ids[0]]
+    assert [o["order_id"] for o in via_flop] == [ids[0], ids[2], ids[3]]
     other_market = dave.call("GET", "/v1/orders", query="?market_id=code-max").json()["data"]
     assert other_market == []
 
     first = dave.call("GET", "/v1/orders", query="?limit=3").json()
-    assert [o["order_id"] for o in first["data"]] == ids[:0:-1]
+    assert [o["order_id"] for o in first["data"]] == ids[:3]
     assert first["paging"]["has_more"] is True
     cursor = first["paging"]["next_cursor"]
     rest = dave.call("GET", "/v1/orders", query=f"?limit=3&next={cursor}").json()
-    assert [o["order_id"] for o in rest["data"]] == [ids[0]]
+    assert [o["order_id"] for o in rest["data"]] == [ids[3]]
 
     for query in ("?limit=0", "?limit=101", "?limit=x", "?next=garbage!"):
         response = dave.call("GET", "/v1/orders", query=query)

@@ -32,6 +32,7 @@ COMMANDS: list[c.Command] = [
     c.TransferIssuanceToTrading(S, P, 3),
     c.PlaceOrder(A, P, "buy", "limit", 2, 2_500_000, "ioc", True, "cid-ü", False),
     c.CancelOrder(A, OrderId(9)),
+    c.ReplaceOrder(A, OrderId(9), 2_600_000, 4),
     c.CancelAllOrders(A, P),
     c.TransferToConsumption(A, P, 1),
     c.TransferToTrading(A, P, 1),
@@ -62,6 +63,7 @@ EVENTS: list[e.Event] = [
     e.TokensCommitted(1, 10, CallId("k"), A, P, 300, ((LotId(1), 200), (LotId(2), 100))),
     e.CallSettled(1, 10, CallId("k"), A, P, 250, 250, 50, 0, ((LotId(1), 200), (LotId(2), 50))),
     e.TokensForfeited(1, 10, LotId(1), A, P, 77),
+    e.OrderReplaced(1, 10, OrderId(1), OrderId(2), A, P),
 ]
 
 
@@ -175,7 +177,7 @@ def test_migrate_twice_is_a_no_op_and_reaches_head(store: Store) -> None:
     with store.engine.connect() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
         tables = set(sa.inspect(connection).get_table_names())
-    assert version == head == "0002"
+    assert version == head == "0003"
     assert {"commands", "events", "postings", "meta", "accounts", "signing_keys"} <= tables
     assert store.last_seq() == 1
 

@@ -116,6 +116,7 @@ class Call:
     instrument_id: str
     tokens: int
     allocations: list[tuple[Lot, int]]
+    key_id: str | None = None
 
 
 @dataclass
@@ -150,6 +151,9 @@ class Reference:
         self.next_lot_id = 1
         self.lots: list[Lot] = []
         self.calls: dict[str, Call] = {}
+        #: Tokens billed to each consumption key so far (in-flight calls are counted from
+        #: `calls` when a cap is checked).
+        self.key_billed: Counter[str] = Counter()
         self.net_deposits = 0
         self.fees = 0
         self.issued: Counter[tuple[str, str]] = Counter()  # (supplier, instrument): tokens
@@ -579,6 +583,33 @@ class Reference:
             return self._reject("CancelOrder", cmd.account_id, "order_not_open")
         self._cancel(order, "requested")
 
+    def _ReplaceOrder(self, cmd: c.ReplaceOrder, seq: int) -> None:
+        """Cancel then place, on a throwaway copy; keep the copy only if the place succeeded."""
+        order = self.orders.get(cmd.order_id)
+        if order is None or order.account_id != cmd.account_id:
+            return self._reject("ReplaceOrder", cmd.account_id, "unknown_order")
+        if order not in self.resting:
+            return self._reject("ReplaceOrder", cmd.account_id, "order_not_open")
+        if cmd.price_usd_micros is None and cmd.quantity_units is None:
+            return self._reject("ReplaceOrder", cmd.account_id, "nothing_to_replace")
+        trial = copy.deepcopy(self)
+        old = trial.orders[order.order_id]
+        trial._cancel(old, "replaced")
+        if old.client_order_id is not None:
+            del trial.accounts[old.account_id].client_orders[old.client_order_id]
+        trial._emit(e.OrderReplaced, old.order_id, seq, old.account_id, old.instrument_id)
+        price = old.price if cmd.price_usd_micros is None else cmd.price_usd_micros
+        quantity = old.remaining if cmd.quantity_units is None else cmd.quantity_units
+        new = c.PlaceOrder(
+            *(old.account_id, old.instrument_id, old.side, "limit", quantity, price),  # type: ignore[arg-type]
+            *("gtc", old.post_only, old.client_order_id, old.auto_transfer),
+        )
+        trial._PlaceOrder(new, seq)
+        refused = [ev for ev in trial.out if isinstance(ev, e.OrderRejected)]
+        if refused:
+            return self._reject("ReplaceOrder", cmd.account_id, refused[0].reason)
+        self.__dict__.update(trial.__dict__)
+
     def _CancelAllOrders(self, cmd: c.CancelAllOrders, seq: int) -> None:
         if cmd.account_id not in self.accounts:
             return self._reject("CancelAllOrders", cmd.account_id, "unknown_account")
@@ -661,6 +692,15 @@ class Reference:
             return self._reject(name, a, "invalid_amount")
         if cmd.call_id in self.calls:
             return self._reject(name, a, "call_exists")
+        key, cap = cmd.key_id, cmd.key_spend_cap_tokens
+        if key is not None and (type(key) is not str or not 0 < len(key) <= 256):
+            return self._reject(name, a, "invalid_receipt")
+        if cap is not None:
+            if type(cap) is not int or cap < 0 or key is None:
+                return self._reject(name, a, "invalid_amount")
+            in_flight = sum(call.tokens for call in self.calls.values() if call.key_id == key)
+            if self.key_billed[key] + in_flight + tokens > cap:
+                return self._reject(name, a, "spend_cap_reached")
         usable = [lot for lot in self._lots_of(a, i) if lot.available and not lot.expired(self.now)]
         if sum(lot.available for lot in usable) < tokens:
             return self._reject(name, a, "insufficient_tokens")
@@ -671,7 +711,7 @@ class Reference:
                 lot.committed += taken
                 allocations.append((lot, taken))
                 needed -= taken
-        self.calls[cmd.call_id] = Call(a, i, tokens, allocations)
+        self.calls[cmd.call_id] = Call(a, i, tokens, allocations, key)
         drawn = tuple((lot.lot_id, n) for lot, n in allocations)
         self._emit(e.TokensCommitted, cmd.call_id, a, i, tokens, drawn)
 
@@ -696,6 +736,8 @@ class Reference:
         used = cmd.used_tokens
         if type(used) is not int or not 0 <= used <= self.config.max_call_tokens:
             return self._reject("SettleCall", call.account_id, "invalid_amount")
+        if not _receipt_ok(cmd, self.config.max_call_tokens):
+            return self._reject("SettleCall", call.account_id, "invalid_receipt")
         del self.calls[cmd.call_id]
         to_bill, billed, touched = used, [], []
         for lot, committed in call.allocations:  # the commitment first, in its own order
@@ -717,10 +759,15 @@ class Reference:
         for lot in touched:
             if lot.expired(self.now):
                 self._forfeit(lot)
+        if call.key_id is not None:
+            self.key_billed[call.key_id] += used - to_bill
         self._emit(
             e.CallSettled,
             *(cmd.call_id, call.account_id, call.instrument_id, used, used - to_bill),
-            *(released, to_bill, tuple(billed)),
+            *(released, to_bill, tuple(billed), call.key_id),
+            *(cmd.request_id, cmd.supplier_id, cmd.model, cmd.prompt_tokens),
+            *(cmd.completion_tokens, cmd.ttft_ms, cmd.duration_ms, cmd.status),
+            cmd.usage_estimated,
         )
 
     def _ExpireLots(self, cmd: c.ExpireLots, seq: int) -> None:
@@ -794,3 +841,23 @@ class Reference:
 
     def statuses(self) -> dict[int, tuple[str, int]]:
         return {o.order_id: (o.status, o.remaining) for o in self.orders.values()}
+
+
+def _receipt_ok(cmd: c.SettleCall, max_tokens: int) -> bool:
+    def is_int(v: object, limit: int) -> bool:
+        return type(v) is int and 0 <= v <= limit
+
+    def is_text(v: object) -> bool:
+        return type(v) is str and len(v) <= 256
+
+    return (
+        is_text(cmd.request_id)
+        and (cmd.supplier_id is None or is_text(cmd.supplier_id))
+        and (cmd.model is None or is_text(cmd.model))
+        and is_int(cmd.prompt_tokens, max_tokens)
+        and is_int(cmd.completion_tokens, max_tokens)
+        and (cmd.ttft_ms is None or is_int(cmd.ttft_ms, 86_400_000))
+        and (cmd.duration_ms is None or is_int(cmd.duration_ms, 86_400_000))
+        and cmd.status in ("ok", "failed", "cancelled")
+        and type(cmd.usage_estimated) is bool
+    )

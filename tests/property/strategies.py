@@ -182,6 +182,13 @@ def _commands(ticks: tuple[tuple[str, int], ...]) -> st.SearchStrategy[c.Command
         order,
         st.builds(c.CancelOrder, accounts, st.integers(-1, 120)),
         st.builds(c.CancelAllOrders, accounts, st.one_of(st.none(), instruments)),
+        st.builds(
+            c.ReplaceOrder,
+            accounts,
+            st.integers(-1, 120),
+            st.one_of(st.none(), st.integers(1, 3_000).map(lambda k: k * 1_000), usd_amounts),
+            st.one_of(st.none(), unit_amounts),
+        ),
         st.builds(c.CreateAccount, accounts, st.booleans(), st.booleans()),
         st.builds(c.SetAutoTransfer, accounts, st.booleans()),
         st.builds(c.Deposit, accounts, usd_amounts),

@@ -219,7 +219,11 @@ class ExchangeMachine(RuleBasedStateMachine):
         """Send an earlier placement again: as it was (idempotent when it had a
         client_order_id), or with the same client_order_id and one field changed (conflict)."""
         earlier = [cmd for cmd, _, _ in self.log if isinstance(cmd, c.PlaceOrder)]
-        keyed = [cmd for cmd, seq, _ in self.log if seq in self.ref.orders and cmd.client_order_id]
+        keyed = [
+            cmd
+            for cmd, seq, _ in self.log
+            if isinstance(cmd, c.PlaceOrder) and seq in self.ref.orders and cmd.client_order_id
+        ]
         if keyed and data.draw(st.booleans(), label="one with a client_order_id"):
             earlier = keyed
         if not earlier:
@@ -256,6 +260,32 @@ class ExchangeMachine(RuleBasedStateMachine):
         if data.draw(st.booleans(), label="as owner") and order_id in self.ref.orders:
             account = self.ref.orders[order_id].account_id
         self.apply(c.CancelOrder(account, order_id))
+
+    @rule(data=st.data(), account=gen.accounts)
+    def replace(self, data: st.DataObject, account: str) -> None:
+        """Cancel-replace an order (mostly one's own open one) with a new price and/or quantity."""
+        resting = [o.order_id for o in self.ref.resting]
+        ids = st.integers(-1, self.seq + 3)
+        if resting:
+            ids = st.one_of(st.sampled_from(resting), st.sampled_from(resting), ids)
+        order_id = data.draw(ids, label="order_id")
+        order = self.ref.orders.get(order_id)
+        if order is not None and data.draw(st.integers(0, 5), label="as owner"):
+            account = order.account_id
+        instrument_id = order.instrument_id if order is not None else gen.INSTRUMENTS[0]
+        how = data.draw(st.sampled_from(("keep", "near", "wide")), label="price how")
+        price: int | None = None
+        if how == "near":
+            price = self._near_price(data, instrument_id)
+        elif how == "wide":
+            price = data.draw(st.integers(-1, 10**7), label="wide price")
+        how = data.draw(st.sampled_from(("keep", "sane", "wide")), label="quantity how")
+        quantity: int | None = None
+        if how == "sane":
+            quantity = self._sane_quantity(data, instrument_id)
+        elif how == "wide":
+            quantity = data.draw(st.integers(-1, 10**4), label="wide quantity")
+        self.apply(c.ReplaceOrder(account, order_id, price, quantity))
 
     # Money and supply ------------------------------------------------------------------------
 
@@ -324,7 +354,11 @@ class ExchangeMachine(RuleBasedStateMachine):
                 if (lot.account_id, lot.instrument_id) == (account, instrument)
             )
             tokens = data.draw(st.integers(1, has + has // 5 + 1), label="tokens")
-        self.apply(c.CommitTokens(call_id, account, instrument, tokens))
+        key = data.draw(st.sampled_from((None, "key1", "key2")), label="key")
+        cap = data.draw(
+            st.one_of(st.none(), st.integers(0, 3 * TOKENS)) if key else st.none(), label="cap"
+        )
+        self.apply(c.CommitTokens(call_id, account, instrument, tokens, key, cap))
 
     @rule(data=st.data(), call_id=st.sampled_from((*gen.CALL_IDS, "k?")))
     def settle(self, data: st.DataObject, call_id: str) -> None:
@@ -342,7 +376,19 @@ class ExchangeMachine(RuleBasedStateMachine):
             ),
             label="used",
         )
-        self.apply(c.SettleCall(call_id, used))
+        receipt = data.draw(
+            st.sampled_from(
+                (
+                    {},
+                    {"request_id": "r1", "prompt_tokens": 3, "completion_tokens": 4},
+                    {"status": "failed", "ttft_ms": 5, "duration_ms": 9, "supplier_id": "s"},
+                    {"status": "finished"},  # refused: not a call status
+                    {"prompt_tokens": -1},  # refused
+                )
+            ),
+            label="receipt",
+        )
+        self.apply(c.SettleCall(call_id, used, **receipt))
 
     @rule(
         ms=gen.clock_steps,

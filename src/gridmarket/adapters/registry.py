@@ -16,6 +16,7 @@ on start (see `service.accounts.repair_missing_accounts`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
@@ -46,6 +47,8 @@ class SigningKeyRecord(NamedTuple):
     public_key: str
     created_at_ms: int
     revoked_at_ms: int | None = None
+    #: What the owner calls the key (migration 0003); None for keys made before it.
+    label: str | None = None
 
 
 class ConsumptionKeyRecord(NamedTuple):
@@ -58,6 +61,8 @@ class ConsumptionKeyRecord(NamedTuple):
     expires_at_ms: int | None = None
     spend_cap_tokens: int | None = None
     revoked_at_ms: int | None = None
+    #: What the owner calls the key (migration 0003); None for keys made before it.
+    name: str | None = None
 
 
 def _account(row: sa.Row[Any]) -> AccountRecord:
@@ -191,3 +196,241 @@ def find_consumption_key(engine: sa.Engine, key_hash: str) -> ConsumptionKeyReco
             sa.select(consumption_keys).where(consumption_keys.c.key_hash == key_hash)
         ).one_or_none()
     return None if row is None else ConsumptionKeyRecord(*row)
+
+
+# -- self-service (migration 0003) -------------------------------------------------------------
+# Writes that check before they change (a cap on keys, the last signing key, settings read
+# then written) first lock the account's row with a no-op UPDATE: on PostgreSQL a row lock,
+# on SQLite the database's write lock taken at once (a deferred transaction that read first
+# could not upgrade). Two such writes on one account therefore run one after the other.
+
+
+class AccountSettingsRecord(NamedTuple):
+    """An account's stored settings; amounts in micro-USD, None when not set."""
+
+    mode: Mode
+    #: None: the mode's default (on in `easy`, off in `advanced`).
+    auto_buy_enabled: bool | None
+    auto_reload_enabled: bool
+    auto_reload_threshold_usd_micros: int | None
+    auto_reload_amount_usd_micros: int | None
+    auto_reload_monthly_limit_usd_micros: int | None
+
+
+class AutoReload(NamedTuple):
+    enabled: bool
+    threshold_usd_micros: int | None
+    amount_usd_micros: int | None
+    monthly_limit_usd_micros: int | None
+
+
+SigningKeyInsert = Literal["inserted", "limit_reached", "exists", "no_account"]
+SigningKeyRevoke = Literal["revoked", "not_found", "last_key"]
+
+
+def _lock_account(connection: sa.Connection, account_id: str) -> bool:
+    """Lock the account's row for the rest of the transaction; False if there is none."""
+    result = connection.execute(
+        sa.update(accounts)
+        .where(accounts.c.account_id == account_id)
+        .values(account_id=accounts.c.account_id)
+    )
+    return result.rowcount == 1
+
+
+def _active_count(connection: sa.Connection, table: sa.Table, account_id: str) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(table.c.account_id == account_id)
+        .where(table.c.revoked_at_ms.is_(None))
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def insert_consumption_key_capped(
+    engine: sa.Engine, key: ConsumptionKeyRecord, max_active: int
+) -> Literal["inserted", "limit_reached", "no_account"]:
+    """Insert `key` unless its account already has `max_active` unrevoked keys."""
+    with engine.begin() as connection:
+        if not _lock_account(connection, key.account_id):
+            return "no_account"
+        if _active_count(connection, consumption_keys, key.account_id) >= max_active:
+            return "limit_reached"
+        connection.execute(sa.insert(consumption_keys).values(key._asdict()))
+        return "inserted"
+
+
+def insert_signing_key_capped(
+    engine: sa.Engine, key: SigningKeyRecord, max_active: int
+) -> SigningKeyInsert:
+    """Insert `key` unless the fingerprint is taken (by anyone) or the account is at its cap."""
+    try:
+        with engine.begin() as connection:
+            if not _lock_account(connection, key.account_id):
+                return "no_account"
+            taken = connection.execute(
+                sa.select(signing_keys.c.fingerprint).where(
+                    signing_keys.c.fingerprint == key.fingerprint
+                )
+            ).first()
+            if taken is not None:
+                return "exists"
+            if _active_count(connection, signing_keys, key.account_id) >= max_active:
+                return "limit_reached"
+            connection.execute(sa.insert(signing_keys).values(key._asdict()))
+            return "inserted"
+    except sa.exc.IntegrityError:  # the same key registered at the same moment elsewhere
+        return "exists"
+
+
+def revoke_own_signing_key(
+    engine: sa.Engine, account_id: str, fingerprint: str, now_ms: int, *, keep_one: bool
+) -> SigningKeyRevoke:
+    """Revoke one of the account's active keys; with `keep_one`, never its last active one."""
+    with engine.begin() as connection:
+        if not _lock_account(connection, account_id):
+            return "not_found"
+        owned = (
+            sa.select(signing_keys.c.fingerprint)
+            .where(signing_keys.c.fingerprint == fingerprint)
+            .where(signing_keys.c.account_id == account_id)
+            .where(signing_keys.c.revoked_at_ms.is_(None))
+        )
+        if connection.execute(owned).first() is None:
+            return "not_found"
+        if keep_one and _active_count(connection, signing_keys, account_id) <= 1:
+            return "last_key"
+        connection.execute(
+            sa.update(signing_keys)
+            .where(signing_keys.c.fingerprint == fingerprint)
+            .values(revoked_at_ms=now_ms)
+        )
+        return "revoked"
+
+
+def revoke_own_consumption_key(
+    engine: sa.Engine, account_id: str, key_id: str, now_ms: int
+) -> ConsumptionKeyRecord | None:
+    """Revoke one of the account's unrevoked keys: the key as it now is, or None if none."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            sa.update(consumption_keys)
+            .where(consumption_keys.c.key_id == key_id)
+            .where(consumption_keys.c.account_id == account_id)
+            .where(consumption_keys.c.revoked_at_ms.is_(None))
+            .values(revoked_at_ms=now_ms)
+        )
+        if result.rowcount != 1:
+            return None
+        row = connection.execute(
+            sa.select(consumption_keys).where(consumption_keys.c.key_id == key_id)
+        ).one()
+        return ConsumptionKeyRecord(*row)
+
+
+def active_signing_keys(engine: sa.Engine, account_id: str, limit: int) -> list[SigningKeyRecord]:
+    """The account's unrevoked signing keys, oldest first, at most `limit`."""
+    query = (
+        sa.select(signing_keys)
+        .where(signing_keys.c.account_id == account_id)
+        .where(signing_keys.c.revoked_at_ms.is_(None))
+        .order_by(signing_keys.c.created_at_ms, signing_keys.c.fingerprint)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [SigningKeyRecord(*row) for row in connection.execute(query)]
+
+
+def active_consumption_keys(
+    engine: sa.Engine, account_id: str, limit: int
+) -> list[ConsumptionKeyRecord]:
+    """The account's unrevoked consumption keys (expired too), oldest first, at most `limit`."""
+    query = (
+        sa.select(consumption_keys)
+        .where(consumption_keys.c.account_id == account_id)
+        .where(consumption_keys.c.revoked_at_ms.is_(None))
+        .order_by(consumption_keys.c.created_at_ms, consumption_keys.c.key_id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [ConsumptionKeyRecord(*row) for row in connection.execute(query)]
+
+
+def _settings(row: sa.Row[Any]) -> AccountSettingsRecord:
+    mode = row.mode
+    assert mode in MODES, mode
+    return AccountSettingsRecord(
+        mode,
+        None if row.auto_buy_enabled is None else bool(row.auto_buy_enabled),
+        bool(row.auto_reload_enabled),
+        row.auto_reload_threshold_usd_micros,
+        row.auto_reload_amount_usd_micros,
+        row.auto_reload_monthly_limit_usd_micros,
+    )
+
+
+def get_settings(engine: sa.Engine, account_id: str) -> AccountSettingsRecord | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(accounts).where(accounts.c.account_id == account_id)
+        ).one_or_none()
+    return None if row is None else _settings(row)
+
+
+def set_mode(engine: sa.Engine, account_id: str, mode: Mode) -> bool:
+    """Switch the mode; auto-buy goes back to the new mode's default. False: no account."""
+    assert mode in MODES, mode
+    with engine.begin() as connection:
+        result = connection.execute(
+            sa.update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(mode=mode, auto_buy_enabled=None)
+        )
+        return result.rowcount == 1
+
+
+def set_auto_buy(engine: sa.Engine, account_id: str, enabled: bool | None) -> bool:
+    """Store auto-buy (None: the mode's default). False: no account."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            sa.update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(auto_buy_enabled=enabled)
+        )
+        return result.rowcount == 1
+
+
+def update_auto_reload(
+    engine: sa.Engine, account_id: str, change: Callable[[AutoReload], AutoReload]
+) -> AutoReload | None:
+    """Read, `change` and write the Auto-Reload settings in one locked transaction.
+
+    `change` may raise to abort (nothing is written); None if there is no such account.
+    """
+    with engine.begin() as connection:
+        if not _lock_account(connection, account_id):
+            return None
+        row = connection.execute(
+            sa.select(accounts).where(accounts.c.account_id == account_id)
+        ).one()
+        stored = _settings(row)
+        new = change(
+            AutoReload(
+                stored.auto_reload_enabled,
+                stored.auto_reload_threshold_usd_micros,
+                stored.auto_reload_amount_usd_micros,
+                stored.auto_reload_monthly_limit_usd_micros,
+            )
+        )
+        connection.execute(
+            sa.update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(
+                auto_reload_enabled=new.enabled,
+                auto_reload_threshold_usd_micros=new.threshold_usd_micros,
+                auto_reload_amount_usd_micros=new.amount_usd_micros,
+                auto_reload_monthly_limit_usd_micros=new.monthly_limit_usd_micros,
+            )
+        )
+        return new

@@ -73,6 +73,12 @@ accounts = sa.Table(
     sa.Column("is_supplier", sa.Boolean, nullable=False),
     sa.Column("mode", sa.Text, nullable=False),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    # Settings (migration 0003). NULL `auto_buy_enabled`: the mode's default; NULL amounts: unset.
+    sa.Column("auto_buy_enabled", sa.Boolean, nullable=True),
+    sa.Column("auto_reload_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("auto_reload_threshold_usd_micros", sa.BigInteger, nullable=True),
+    sa.Column("auto_reload_amount_usd_micros", sa.BigInteger, nullable=True),
+    sa.Column("auto_reload_monthly_limit_usd_micros", sa.BigInteger, nullable=True),
 )
 
 signing_keys = sa.Table(
@@ -83,6 +89,7 @@ signing_keys = sa.Table(
     sa.Column("public_key", sa.Text, nullable=False),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
     sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("label", sa.Text, nullable=True),  # migration 0003
 )
 
 consumption_keys = sa.Table(
@@ -96,4 +103,5 @@ consumption_keys = sa.Table(
     sa.Column("expires_at_ms", sa.BigInteger, nullable=True),
     sa.Column("spend_cap_tokens", sa.BigInteger, nullable=True),
     sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("name", sa.Text, nullable=True),  # migration 0003
 )

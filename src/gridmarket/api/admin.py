@@ -14,6 +14,8 @@ decimals); a JSON number is refused, since a binary float cannot carry money exa
     POST /v1/admin/accounts/{id}/deposits    credit USD to an account
     GET  /v1/admin/accounts?limit=&cursor=   registered accounts, in id order
     GET  /v1/admin/audit                     per asset, the sum over all ledger accounts
+    POST /v1/admin/accounts/{id}/capacity    a supplier's capacity on one instrument
+                                             {instrument_id, capacity_tokens_per_min}
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gridmarket.adapters import registry
+from gridmarket.api.errors import error_response
 from gridmarket.api.money import format_usd_micros, parse_usd_micros
 from gridmarket.auth.operator import token_matches
+from gridmarket.core.commands import SetSupplierCapacity
+from gridmarket.core.events import Rejected
 from gridmarket.core.exchange import MAX_ACCOUNT_ID_LENGTH
-from gridmarket.core.ids import AccountId
+from gridmarket.core.ids import AccountId, InstrumentId
 from gridmarket.service import accounts
 from gridmarket.service.market import MarketService
 
@@ -96,6 +101,11 @@ class CreateAccountBody(_Strict):
 
 class DepositBody(_Strict):
     amount_usd: UsdAmount
+
+
+class CapacityBody(_Strict):
+    instrument_id: str = Field(min_length=1, max_length=64)
+    capacity_tokens_per_min: int = Field(ge=0, le=10**12)
 
 
 def _check_amount(market: MarketService, amount_usd_micros: int) -> None:
@@ -190,5 +200,39 @@ async def audit(market: Market) -> dict[str, Any]:
             "last_seq": exchange.last_seq,
             "sums_by_asset": dict(sorted(sums.items())),
             "negative_accounts": sorted(negatives),
+        }
+    }
+
+
+@router.post("/accounts/{account_id}/capacity", response_model=None)
+async def set_capacity(
+    account_id: Annotated[str, Path(max_length=MAX_ACCOUNT_ID_LENGTH)],
+    body: CapacityBody,
+    market: Market,
+) -> Any:
+    """Set a supplier's capacity on one instrument (tokens/min); it bounds issuance.
+
+    Outstanding tokens may then reach capacity x the issuance horizon. Until supplier
+    admission measures it, the operator sets it here. Unknown account: 404; the core's
+    refusals (`not_a_supplier`, `unknown_instrument`) are 422s with that code.
+    """
+    found = await asyncio.to_thread(registry.get_account, market.store.engine, account_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no account {account_id!r}")
+    command = SetSupplierCapacity(
+        AccountId(account_id), InstrumentId(body.instrument_id), body.capacity_tokens_per_min
+    )
+    outcome = await market.submit(command)
+    for event in outcome.events:
+        if isinstance(event, Rejected):
+            return error_response(422, f"capacity refused: {event.reason}", event.reason)
+    horizon_min = market.sequencer.exchange.state.config.issuance_horizon_min
+    return {
+        "data": {
+            "account_id": account_id,
+            "instrument_id": body.instrument_id,
+            "capacity_tokens_per_min": body.capacity_tokens_per_min,
+            "max_outstanding_tokens": body.capacity_tokens_per_min * horizon_min,
+            "seq": outcome.seq,
         }
     }

@@ -1,8 +1,11 @@
 """Orders on the signed Trading API: place, read, list and cancel one's own orders.
 
     POST   /v1/orders                    201 {"data": Order}  (200 for a repeated client_order_id)
-    GET    /v1/orders?status=&market_id=&limit=&next=
+    GET    /v1/orders?market_id=&side=&status=&type=&start_datetime=&end_datetime=
+                      &order_direction=asc|desc&limit=&next=|prev=
+    GET    /v1/orders/count              200 {"data": {"count": N, "by_market": [...]}}
     GET    /v1/orders/{id}
+    PUT    /v1/orders/{id}               200 {"data": the NEW Order}  (cancel-replace)
     DELETE /v1/orders/{id}               204, no body
     DELETE /v1/orders                    200 {"data": {"cancelled": N}}
     DELETE /v1/markets/{id}/orders       200 {"data": {"cancelled": N}}
@@ -21,6 +24,30 @@ line 179); price is a decimal string, turned exactly into micro-USD here (more t
 decimals is a 422 here; off the tick is the core's `price_off_tick`). A core refusal is a 422
 whose code is the core's reason (`insufficient_funds`, `client_order_id_conflict`, ...).
 
+PUT /v1/orders/{id} (The Grid's updateOrder, grid-client-contract.md line 278) takes
+`{price?, quantity?, stop_price?, time_in_force?}` and is a cancel-replace: one core
+`ReplaceOrder` command cancels the resting order (`closure_reason` `replaced`) and places a new
+one with a **new order_id**, which loses time priority and matches like any new order (it may
+trade at once if it now crosses). The answer is 200 with the new Order in `data`. Side, type,
+time in force, post_only, auto-transfer and `client_order_id` carry over (the client order id
+then names the new order). `quantity` is the new order's quantity, i.e. the new *remaining*
+quantity: units already filled stay on the old order. An absent (or null) `price` or
+`quantity` keeps the old value; at least one must be given. `stop_price` is a 422
+`unsupported_order_type`; `time_in_force` may only repeat the order's own (gtc: only gtc orders
+rest), anything else is a 422 `unsupported_time_in_force`. If the new order would be refused,
+nothing changes and the answer is a 422 with the core's reason (`insufficient_funds`,
+`price_off_tick`, `price_out_of_band`, ...); an unknown or another account's order is a 404
+`order_not_found`; an order no longer open (filled, cancelled, closed) is a 409
+`order_not_open`, as for DELETE.
+
+GET /v1/orders filters and pages as `api.listing` describes: `market_id` (or `instrument_id`),
+`side`, `status` (one or several; `active` and `open` both mean "not terminal": active or
+partially_filled), `type`, `client_order_id`, the submission time (`start_datetime` /
+`end_datetime`, `from_date` / `to_date`, or a Flop filter on `submitted_at`), plain or in The
+Grid's Flop dialects. Oldest first by default (`order_direction=asc`, grid-api-notes §4.3).
+GET /v1/orders/count counts the caller's open orders, with `by_market` (`[{market_id,
+count}]`, markets with none left out) as `grid order cancel-all --market` reads it.
+
 Orders are read from the live state (`exchange.state.orders`, which keeps every order ever
 placed), synchronously between awaits, so a read sees whole commands. Listing uses a
 per-account index of order ids kept in this module: it is caught up on each list call by
@@ -37,8 +64,6 @@ cancelled (`requested`, `self_trade_prevention`, `sweep`); null while the order 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -48,10 +73,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from gridmarket.api import wire
+from gridmarket.api import listing, wire
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
-from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
+from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
 from gridmarket.core.events import (
     OrderAccepted,
     OrderAlreadyExists,
@@ -61,13 +86,11 @@ from gridmarket.core.events import (
 )
 from gridmarket.core.exchange import Exchange, Outcome
 from gridmarket.core.ids import AccountId, InstrumentId, OrderId
-from gridmarket.core.orders import Order
+from gridmarket.core.orders import OPEN_STATUSES, Order
 from gridmarket.core.reasons import RejectReason
 from gridmarket.core.units import USD_MICROS
 from gridmarket.service.market import MarketService
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 MAX_CLIENT_ORDER_ID_CHARS = 64
 AUTO_MODE_CODE = "auto_mode_trading_restricted"
 AUTO_MODE_MESSAGE = (
@@ -90,6 +113,13 @@ BODY_KEYS = frozenset(
 _QUANTITY_TEXT = re.compile(r"[1-9][0-9]{0,11}")
 _PRICE_TEXT = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,18})?")
 _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
+UPDATE_KEYS = frozenset({"price", "quantity", "stop_price", "time_in_force"})
+CURSOR_PREFIX = "o"
+#: Statuses that select the open orders (The Grid's client counts both as non-terminal).
+OPEN_ALIASES = frozenset({"active", "open"})
+FILTER_FIELDS = frozenset({"market_id", "side", "status", "type", "client_order_id"})
+FILTER_ALIASES = {"instrument_id": "market_id", "order_type": "type"}
+TIME_COLUMNS = ("submitted_at", "created_at", "inserted_at")
 
 router = APIRouter(prefix="/v1", tags=["orders"], route_class=SignedRoute)
 
@@ -307,86 +337,70 @@ def _index(request: Request) -> _OrderIndex:
     return index
 
 
-def _encode_cursor(order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"o{order_id}".encode()).rstrip(b"=").decode()
+def _matcher(filters: listing.Filters, orders: dict[int, Order]) -> Any:
+    equal = filters.equal
+    statuses = equal.get("status")
+    wanted = None
+    if statuses is not None:
+        wanted = (statuses - OPEN_ALIASES) | (OPEN_STATUSES if statuses & OPEN_ALIASES else set())
+    markets, sides, types = equal.get("market_id"), equal.get("side"), equal.get("type")
+    client_ids = equal.get("client_order_id")
 
+    def keep(order_id: int) -> bool:
+        order = orders[order_id]
+        return (
+            (wanted is None or order.status in wanted)
+            and (markets is None or order.instrument_id in markets)
+            and (sides is None or order.side in sides)
+            and (types is None or order.order_type in types)
+            and (client_ids is None or order.client_order_id in client_ids)
+        )
 
-def _decode_cursor(raw: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
-    except (ValueError, binascii.Error, UnicodeError):
-        raise _invalid("next", "malformed cursor") from None
-    if not text.startswith("o") or _ORDER_ID_TEXT.fullmatch(text[1:]) is None:
-        raise _invalid("next", "malformed cursor")
-    return int(text[1:])
-
-
-_FILTER_FIELDS = ("status", "market_id")
-
-
-def _filters(query: Any) -> dict[str, str]:
-    """`status` and `market_id`, plain (`status=active`) or as The Grid's client sends them in
-    its flop dialect (`flop[filters][0][field]=status&flop[filters][0][value]=active`,
-    grid-client-contract.md line 33); other filter fields are ignored."""
-    found = {name: query[name] for name in _FILTER_FIELDS if name in query}
-    for prefix in ("flop[filters]", "filters"):
-        for i in range(10):
-            field = query.get(f"{prefix}[{i}][field]")
-            if field is None:
-                break
-            value = query.get(f"{prefix}[{i}][value]")
-            if field in _FILTER_FIELDS and value is not None:
-                found.setdefault(field, value)
-    return found
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if re.fullmatch(r"[0-9]{1,4}", raw.strip()) is None or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return keep
 
 
 @router.get("/orders", response_model=None)
 async def list_orders(request: Request, signed: Signed) -> Response:
-    """Own orders, newest first; `status` (`active` = not terminal), `market_id`, paging."""
+    """Own orders, oldest first by default, filtered and paged (module docstring)."""
     try:
         market = _market(request)
         query = request.query_params
-        limit = _limit(query.get("limit") or query.get("page_size"))
-        filters = _filters(query)
-        status = filters.get("status")
-        market_id = filters.get("market_id")
-        before = None if query.get("next") is None else _decode_cursor(query["next"])
+        paging = listing.parse_paging(query, CURSOR_PREFIX)
+        filters = listing.parse_filters(
+            query, FILTER_FIELDS, time_columns=TIME_COLUMNS, aliases=FILTER_ALIASES
+        )
         state = market.sequencer.exchange.state
-        if status in ("active", "open"):
+        statuses = filters.equal.get("status")
+        ids: list[int]
+        if statuses is not None and statuses <= OPEN_ALIASES | OPEN_STATUSES:
+            # Only open orders wanted: the account's open set (at most the open-order limit).
             account = state.accounts.get(signed.account_id)
-            ids: list[int] = [] if account is None else list(account.open_order_ids)
+            ids = [] if account is None else list(account.open_order_ids)
         else:
             index = _index(request)
             index.catch_up(state.orders)
             ids = index.by_account.get(signed.account_id, [])
-        chosen: list[Order] = []
-        has_more = False
-        for order_id in reversed(ids):
-            if before is not None and order_id >= before:
-                continue
-            order = state.orders[order_id]
-            if status not in (None, "active", "open") and order.status != status:
-                continue
-            if market_id is not None and order.instrument_id != market_id:
-                continue
-            if len(chosen) == limit:
-                has_more = True
-                break
-            chosen.append(order)
-        paging = {
-            "has_more": has_more,
-            "next_cursor": _encode_cursor(chosen[-1].order_id) if has_more else None,
-            "prev_cursor": None,
-        }
-        return JSONResponse({"data": [order_json(o) for o in chosen], "paging": paging})
+        orders = state.orders
+        bounds = listing.time_range(ids, lambda i: orders[i].created_ms, filters)
+        chosen = listing.page(ids, bounds, _matcher(filters, orders), paging, CURSOR_PREFIX)
+        data = [order_json(orders[i]) for i in chosen.keys]
+        return JSONResponse({"data": data, "paging": chosen.paging})
+    except Problem as problem:
+        return problem.response()
+
+
+@router.get("/orders/count", response_model=None)
+async def count_orders(request: Request, signed: Signed) -> Response:
+    """The caller's open orders: `count` and `by_market` (JSON numbers, contract line 252)."""
+    try:
+        state = _market(request).sequencer.exchange.state
+        account = state.accounts.get(signed.account_id)
+        by_market: dict[str, int] = {}
+        for order_id in () if account is None else account.open_order_ids:
+            instrument_id = state.orders[order_id].instrument_id
+            by_market[instrument_id] = by_market.get(instrument_id, 0) + 1
+        rows = [{"market_id": m, "count": n} for m, n in sorted(by_market.items())]
+        return JSONResponse({"data": {"count": sum(by_market.values()), "by_market": rows}})
     except Problem as problem:
         return problem.response()
 
@@ -397,6 +411,65 @@ async def get_order(request: Request, order_id: str, signed: Signed) -> Response
         market = _market(request)
         order = _own_order(market.sequencer.exchange, signed.account_id, order_id)
         return JSONResponse({"data": order_json(order)})
+    except Problem as problem:
+        return problem.response()
+
+
+# -- replacing ----------------------------------------------------------------------------------
+
+
+def _update_body(raw: bytes) -> tuple[int | None, int | None, str | None]:
+    """(price micro-USD, quantity units, time_in_force) of a PUT body; None when absent."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(422, "validation_error", "body: must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise Problem(422, "validation_error", "body: must be a JSON object")
+    unknown = sorted(set(body) - UPDATE_KEYS)
+    if unknown:
+        raise _invalid(unknown[0], "unknown field; allowed: " + ", ".join(sorted(UPDATE_KEYS)))
+    if body.get("stop_price") is not None:
+        raise _invalid("stop_price", "stop orders are not supported", "unsupported_order_type")
+    price = _price(body.get("price"))
+    quantity = None if body.get("quantity") is None else _quantity(body["quantity"])
+    time_in_force = body.get("time_in_force")
+    if time_in_force is not None and not isinstance(time_in_force, str):
+        raise _invalid("time_in_force", "must be a string")
+    if price is None and quantity is None:
+        raise _invalid("body", "give a new price and/or quantity")
+    return price, quantity, time_in_force
+
+
+@router.put("/orders/{order_id}", response_model=None)
+async def replace_order(request: Request, order_id: str, signed: Signed) -> Response:
+    """Cancel-replace: 200 with the new Order (module docstring)."""
+    try:
+        market = _market(request)
+        _may_trade(signed)
+        price, quantity, time_in_force = _update_body(await request.body())
+        order = _own_order(market.sequencer.exchange, signed.account_id, order_id)
+        if time_in_force is not None and time_in_force != order.time_in_force:
+            raise _invalid(
+                "time_in_force",
+                f"cannot be changed (the order is {order.time_in_force}); "
+                "cancel it and place a new one",
+                "unsupported_time_in_force",
+            )
+        command = ReplaceOrder(signed.account_id, OrderId(order.order_id), price, quantity)
+        outcome = await market.submit(command)
+        reason = _rejection(outcome)
+        if reason == RejectReason.unknown_order:
+            raise Problem(404, "order_not_found", f"order {order_id!r} not found")
+        if reason == RejectReason.order_not_open:
+            raise Problem(409, "order_not_open", f"order {order_id!r} is {order.status}")
+        if reason is not None:
+            raise Problem(422, reason, f"update refused: {reason}")
+        orders = market.sequencer.exchange.state.orders
+        for event in outcome.events:
+            if isinstance(event, OrderAccepted):
+                return JSONResponse({"data": order_json(orders[event.order_id])})
+        raise Problem(422, "rejected", "update refused")  # pragma: no cover - core contract
     except Problem as problem:
         return problem.response()
 

@@ -19,7 +19,13 @@ idempotent. Every refusal is a 401 in the envelope `{"errors": {"detail", "code"
 
 Key lookups go through a small cache (fingerprint -> account, mode, public key, revoked) with a
 short TTL, `KEY_CACHE_TTL_S`: a key revoked, or an account switched to another mode, takes
-effect within that many seconds. Unknown fingerprints are not cached (each costs one query).
+effect within that many seconds; at once in the process that made the change, which calls
+`KeyCache.forget_account`. Unknown fingerprints are not cached (each costs one query).
+
+Rate limits (`api.ratelimit`) come last: once the request is authenticated and past the replay
+guard, it is charged to its signing key; over the limit it is a 429 and the route never runs.
+`SignedRoute` adds the `x-ratelimit-*` headers to every response of an authenticated request
+and declares the 401 and 429 answers in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ from typing import Annotated, Any, NamedTuple
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gridmarket.adapters import registry
 from gridmarket.adapters.registry import Mode
+from gridmarket.api import ratelimit
 from gridmarket.api.errors import error_response
+from gridmarket.api.responses import SIGNED_RESPONSES
 from gridmarket.auth.outcomes import AuthCode, AuthFailure, Fingerprint
 from gridmarket.auth.replay import ReplayGuard, is_signed_write
 from gridmarket.auth.signing import FINGERPRINT_HEADER, verify_request
@@ -90,6 +99,8 @@ class KeyCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[str, KeyCacheEntry] = {}
+        #: Bumped by `forget_account`: a load that began before it does not cache its answer.
+        self._generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,9 +119,20 @@ class KeyCache:
             return None
         return entry
 
+    def forget_account(self, account_id: str) -> None:
+        """Drop every entry of one account: its key revoked or its mode changed, in this process.
+
+        (Other processes still see the change within `ttl_s`.) A linear scan: the cache is
+        bounded, and revocations and mode switches are rare.
+        """
+        self._generation += 1
+        for fingerprint in [f for f, e in self._entries.items() if e.account_id == account_id]:
+            del self._entries[fingerprint]
+
     async def load(self, market: MarketService, fingerprint: str) -> KeyCacheEntry | None:
         """The key from the registry (off the event loop), cached; None if unknown."""
         engine = market.store.engine
+        generation = self._generation
         record = await asyncio.to_thread(registry.find_signing_key, engine, fingerprint)
         if record is None:
             return None
@@ -124,7 +146,8 @@ class KeyCache:
             record.revoked_at_ms is not None,
             self._clock() + self.ttl_s,
         )
-        self.put(fingerprint, entry)
+        if generation == self._generation:  # else it may predate a revocation: do not keep it
+            self.put(fingerprint, entry)
         return entry
 
 
@@ -181,6 +204,7 @@ async def signed_account(request: Request) -> SignedAccount:
                 raise Refusal(503, admitted.code.value, admitted.detail, retry_after=True)
             raise Refusal(401, admitted.code.value, admitted.detail)
     entry = used[-1]  # the key the signature was verified with
+    ratelimit.admit(request, result.fingerprint, body)
     return SignedAccount(entry.account_id, entry.mode)
 
 
@@ -191,13 +215,20 @@ Signed = Annotated[SignedAccount, Depends(signed_account)]
 class SignedRoute(APIRoute):
     """A route whose `Refusal`s (raised while resolving `Signed`) become their responses."""
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["responses"] = {**SIGNED_RESPONSES, **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().handle(scope, receive, ratelimit.with_headers(scope, send))
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:
             try:
                 return await handler(request)
-            except Refusal as refusal:
+            except (Refusal, ratelimit.RateLimited) as refusal:
                 return refusal.response()
 
         return route_handler

@@ -88,6 +88,24 @@ class CancelOrder(NamedTuple):
     order_id: OrderId
 
 
+class ReplaceOrder(NamedTuple):
+    """Cancel-replace one's open order in one command: a new price and/or quantity.
+
+    The resting order is cancelled (reason `replaced`) and a new order placed in its stead,
+    with a new id (this command's seq) and no time priority, matching as any new order does.
+    Side, type, time in force, post-only, auto-transfer and `client_order_id` carry over.
+    `quantity_units` is the new order's whole quantity, i.e. the new remaining quantity (what
+    was filled before stays on the old order); None keeps the old order's remaining units.
+    `price_usd_micros` None keeps the old price. If the new order would be refused, nothing
+    changes and the command is rejected with the reason the new order would have got.
+    """
+
+    account_id: AccountId
+    order_id: OrderId
+    price_usd_micros: int | None = None
+    quantity_units: int | None = None
+
+
 class CancelAllOrders(NamedTuple):
     """Cancel every open order of an account, or only those in one market."""
 
@@ -110,19 +128,42 @@ class TransferToTrading(NamedTuple):
 
 
 class CommitTokens(NamedTuple):
-    """Hold tokens for a call in flight, soonest-expiring lot first."""
+    """Hold tokens for a call in flight, soonest-expiring lot first.
+
+    `key_id` names the consumption key the call is made with; when `key_spend_cap_tokens` is
+    set, the key's billed plus committed tokens may not exceed it after this commit (the cap
+    is the key's setting, passed in by the gateway, so the core needs no key registry).
+    """
 
     call_id: CallId
     account_id: AccountId
     instrument_id: InstrumentId
     tokens: int
+    key_id: str | None = None
+    key_spend_cap_tokens: int | None = None
 
 
 class SettleCall(NamedTuple):
-    """End a call: debit `used_tokens`, release the rest. A failed call settles 0."""
+    """End a call: debit `used_tokens`, release the rest. A failed call settles 0.
+
+    The other fields are the call's usage receipt, recorded as they are in `CallSettled` (so
+    the receipt is as durable as the debit it explains): which request, supplier and model,
+    the tokens in and out the supplier reported (or the gateway counted, `usage_estimated`),
+    time to first token, duration, and how the call ended (`status`: `ok`, `failed`,
+    `cancelled`).
+    """
 
     call_id: CallId
     used_tokens: int
+    request_id: str = ""
+    supplier_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    status: str = "ok"
+    usage_estimated: bool = False
 
 
 class ExpireLots(NamedTuple):
@@ -146,6 +187,7 @@ Command = (
     | TransferIssuanceToTrading
     | PlaceOrder
     | CancelOrder
+    | ReplaceOrder
     | CancelAllOrders
     | TransferToConsumption
     | TransferToTrading
@@ -168,6 +210,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         TransferIssuanceToTrading,
         PlaceOrder,
         CancelOrder,
+        ReplaceOrder,
         CancelAllOrders,
         TransferToConsumption,
         TransferToTrading,

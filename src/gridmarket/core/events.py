@@ -153,6 +153,18 @@ class OrderCancelled(NamedTuple):
     remaining_units: int
 
 
+class OrderReplaced(NamedTuple):
+    """A `ReplaceOrder` succeeded: `order_id` was cancelled (reason `replaced`) and
+    `new_order_id` placed in its stead (its `OrderAccepted` follows this event)."""
+
+    seq: int
+    ts_ms: int
+    order_id: OrderId
+    new_order_id: OrderId
+    account_id: AccountId
+    instrument_id: InstrumentId
+
+
 class OrderClosed(NamedTuple):
     """The unfilled remainder of a market/ioc/fok order, closed instead of resting."""
 
@@ -204,6 +216,17 @@ class CallSettled(NamedTuple):
     unbilled_tokens: int
     #: (lot id, tokens billed) for the usage receipt.
     billed_lots: tuple[tuple[LotId, int], ...]
+    #: The receipt: the consumption key (from the commit) and what `SettleCall` reported.
+    key_id: str | None = None
+    request_id: str = ""
+    supplier_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    status: str = "ok"
+    usage_estimated: bool = False
 
 
 class TokensForfeited(NamedTuple):
@@ -228,6 +251,7 @@ Event = (
     | OrderAlreadyExists
     | Trade
     | OrderCancelled
+    | OrderReplaced
     | OrderClosed
     | LotCreated
     | TokensCommitted
@@ -250,6 +274,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderAlreadyExists,
         Trade,
         OrderCancelled,
+        OrderReplaced,
         OrderClosed,
         LotCreated,
         TokensCommitted,

@@ -23,6 +23,7 @@ from gridmarket.core.commands import (
     ExpireLots,
     IssueUnits,
     PlaceOrder,
+    ReplaceOrder,
     SetAutoTransfer,
     SetSupplierCapacity,
     SettleCall,
@@ -93,6 +94,7 @@ def _expire(state: MarketState, command: ExpireLots) -> None:
 _HANDLERS: dict[type[Any], Callable[[MarketState, Any], None]] = {
     PlaceOrder: matching.place_order,
     CancelOrder: matching.cancel_order,
+    ReplaceOrder: matching.replace_order,
     CancelAllOrders: matching.cancel_all,
     CreateAccount: _create_account,
     SetAutoTransfer: _set_auto_transfer,
@@ -181,12 +183,14 @@ class Exchange:
                 feed([lot.snapshot() for lot in holding.lots])
             for supplied_id in sorted(account.supplier_positions):
                 feed(account.supplier_positions[supplied_id].snapshot())
+        feed(sorted(state.key_tokens.items()))
         for call_id in sorted(state.calls):
             call = state.calls[call_id]
             feed(
                 (
                     call_id,
                     call.account_id,
+                    call.key_id,
                     call.tokens,
                     [(lot.lot_id, t) for lot, t in call.allocations],
                 )

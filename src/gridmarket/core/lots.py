@@ -175,6 +175,14 @@ def commit(state: MarketState, command: CommitTokens) -> None:
         return state.reject(name, command.account_id, RejectReason.invalid_amount)
     if command.call_id in state.calls:
         return state.reject(name, command.account_id, RejectReason.call_exists)
+    key_id, cap = command.key_id, command.key_spend_cap_tokens
+    if not (key_id is None or (type(key_id) is str and 0 < len(key_id) <= MAX_RECEIPT_TEXT)):
+        return state.reject(name, command.account_id, RejectReason.invalid_receipt)
+    if cap is not None:
+        if type(cap) is not int or cap < 0 or key_id is None:
+            return state.reject(name, command.account_id, RejectReason.invalid_amount)
+        if state.key_tokens.get(key_id, 0) + tokens > cap:
+            return state.reject(name, command.account_id, RejectReason.spend_cap_reached)
     holding = account.holdings.get(command.instrument_id)  # a refusal must not create one
     now_ms = state.ts_ms
     usable = sorted(
@@ -200,8 +208,10 @@ def commit(state: MarketState, command: CommitTokens) -> None:
         command.instrument_id, holding.consumption_available, holding.consumption_committed, tokens
     )
     state.calls[command.call_id] = Call(
-        command.call_id, account.account_id, command.instrument_id, tokens, allocations
+        command.call_id, account.account_id, command.instrument_id, tokens, allocations, key_id
     )
+    if key_id is not None:
+        state.key_tokens[key_id] = state.key_tokens.get(key_id, 0) + tokens
     state.events.append(
         TokensCommitted(
             state.seq,
@@ -223,6 +233,8 @@ def settle(state: MarketState, command: SettleCall) -> None:
     used = command.used_tokens
     if type(used) is not int or not 0 <= used <= state.config.max_call_tokens:
         return state.reject(name, call.account_id, RejectReason.invalid_amount)
+    if not _valid_receipt(command, state.config.max_call_tokens):
+        return state.reject(name, call.account_id, RejectReason.invalid_receipt)
     del state.calls[command.call_id]
     account = state.accounts[call.account_id]
     holding = account.holding(call.instrument_id)
@@ -264,6 +276,9 @@ def settle(state: MarketState, command: SettleCall) -> None:
         if lot.expired(state.ts_ms):
             _forfeit(state, holding, lot)
         _drop_if_empty(state, holding, lot)
+    if call.key_id is not None:
+        # The commitment leaves the key's count; what was billed stays in it.
+        state.key_tokens[call.key_id] += used - to_bill - call.tokens
     state.events.append(
         CallSettled(
             state.seq,
@@ -276,7 +291,52 @@ def settle(state: MarketState, command: SettleCall) -> None:
             released,
             to_bill,
             tuple(billed),
+            call.key_id,
+            command.request_id,
+            command.supplier_id,
+            command.model,
+            command.prompt_tokens,
+            command.completion_tokens,
+            command.ttft_ms,
+            command.duration_ms,
+            command.status,
+            command.usage_estimated,
         )
+    )
+
+
+#: The longest id or name a receipt records (request id, supplier, model, key id).
+MAX_RECEIPT_TEXT = 256
+#: How a call may end.
+CALL_STATUSES = frozenset({"ok", "failed", "cancelled"})
+#: Longest duration a receipt records: a day, far beyond any call.
+MAX_CALL_MS = 86_400_000
+
+
+def _valid_receipt(command: SettleCall, max_tokens: int) -> bool:
+    """Whether the receipt fields are of the right type and in range (the gateway builds
+    them, so a wrong one is a bug there; refused rather than logged as it came)."""
+
+    def text(value: object, optional: bool) -> bool:
+        if value is None:
+            return optional
+        return type(value) is str and len(value) <= MAX_RECEIPT_TEXT
+
+    def count(value: object, limit: int, optional: bool) -> bool:
+        if value is None:
+            return optional
+        return type(value) is int and 0 <= value <= limit
+
+    return (
+        text(command.request_id, False)
+        and text(command.supplier_id, True)
+        and text(command.model, True)
+        and count(command.prompt_tokens, max_tokens, False)
+        and count(command.completion_tokens, max_tokens, False)
+        and count(command.ttft_ms, MAX_CALL_MS, True)
+        and count(command.duration_ms, MAX_CALL_MS, True)
+        and command.status in CALL_STATUSES
+        and type(command.usage_estimated) is bool
     )
 
 

@@ -13,6 +13,11 @@ maker's price. Self-trade prevention cancels the resting order of the same accou
 order never rests: it stops at its worst price (`price`), at the price band around the last
 trade price before it, when the buyer's USD runs out, or when the book is empty, and its
 remainder is closed with that reason; ioc remainders and unfillable fok orders are closed too.
+
+A `ReplaceOrder` is a cancel plus a place in one command (`replace_order`): the new order is
+checked first as `place_order` would check it once the old order's hold were released, and
+only if it would be accepted is the old one cancelled (reason `replaced`) and the new one
+placed; otherwise the command is rejected with that reason and nothing changes.
 Fees are charged as the running ceiling of notional × bps / 10,000 over an order's fills, so
 the sum of a buy's fees never exceeds what it reserved. What better prices free from a buy's
 hold is released at each fill.
@@ -20,13 +25,14 @@ hold is released at each fill.
 
 from gridmarket.core.accounts import Account, Batch
 from gridmarket.core.book import Book, Level, Side
-from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
+from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
 from gridmarket.core.events import (
     OrderAccepted,
     OrderAlreadyExists,
     OrderCancelled,
     OrderClosed,
     OrderRejected,
+    OrderReplaced,
     Trade,
 )
 from gridmarket.core.ids import OrderId, TradeId
@@ -544,3 +550,89 @@ def cancel_all(state: MarketState, command: CancelAllOrders) -> None:
         order = state.orders[order_id]
         if command.instrument_id is None or order.instrument_id == command.instrument_id:
             cancel(state, order, CancelReason.requested)
+
+
+def _replace_refusal(
+    state: MarketState, account: Account, old: Order, new: PlaceOrder
+) -> RejectReason | None:
+    """What `place_order` would refuse `new` for once `old` is cancelled (None: accepted).
+
+    Mirrors `place_order`'s checks after `_validate`, in its order; `new` is a gtc limit
+    (only those rest) whose client order id is moved over from `old`, so it has no conflict.
+    """
+    instrument = state.instruments[new.instrument_id]
+    book = state.books[new.instrument_id]
+    price = new.price_usd_micros
+    assert type(price) is int  # _validate: a limit has a valid price
+    quantity = new.quantity_units
+    # `old` is still counted among the open orders here; the new one takes its place.
+    if len(account.open_order_ids) - 1 >= state.config.max_open_orders_per_account:
+        return RejectReason.too_many_open_orders
+    last_price = book.last_price_usd_micros
+    if last_price is not None and out_of_band(price, last_price, instrument.price_band_bps):
+        return RejectReason.price_out_of_band
+    is_buy = new.side == "buy"
+    if new.post_only:
+        best = book.opposite(is_buy).best()
+        if best is not None and (
+            best.price_usd_micros <= price if is_buy else best.price_usd_micros >= price
+        ):
+            return RejectReason.post_only_would_take
+    balances = state.ledger.balances
+    if is_buy:
+        notional = price * quantity
+        lock_usd_micros = notional + ceil_div(notional * instrument.lock_fee_bps, BPS_DENOMINATOR)
+        if balances.get(account.usd_available, 0) + old.locked_usd_micros < lock_usd_micros:
+            return RejectReason.insufficient_funds
+    else:
+        holding = account.holdings[new.instrument_id]  # the old ask locked units in it
+        freed = old.remaining_units * TOKENS_PER_UNIT
+        if balances.get(holding.trading_available, 0) + freed < quantity * TOKENS_PER_UNIT:
+            return RejectReason.insufficient_units
+    return None
+
+
+def replace_order(state: MarketState, command: ReplaceOrder) -> None:
+    """Cancel one's open order and place its replacement, atomically (module docstring)."""
+    old = state.orders.get(command.order_id)
+    if old is None or old.account_id != command.account_id:
+        return state.reject("ReplaceOrder", command.account_id, RejectReason.unknown_order)
+    if not old.is_open:
+        return state.reject("ReplaceOrder", command.account_id, RejectReason.order_not_open)
+    if command.price_usd_micros is None and command.quantity_units is None:
+        return state.reject("ReplaceOrder", command.account_id, RejectReason.nothing_to_replace)
+    account = state.accounts[old.account_id]
+    new = PlaceOrder(
+        account.account_id,
+        old.instrument_id,
+        "buy" if old.is_buy else "sell",
+        "limit",
+        old.remaining_units if command.quantity_units is None else command.quantity_units,
+        old.price_usd_micros if command.price_usd_micros is None else command.price_usd_micros,
+        "gtc",
+        old.post_only,
+        old.client_order_id,
+        old.auto_transfer,
+    )
+    assert old.order_type == "limit" and old.time_in_force == "gtc"  # only these rest
+    refusal = _validate(state, new) or _replace_refusal(state, account, old, new)
+    if refusal is not None:
+        return state.reject("ReplaceOrder", command.account_id, refusal)
+    cancel(state, old, CancelReason.replaced)
+    if old.client_order_id is not None:
+        # The client order id moves to the new order (place_order maps it again).
+        del account.client_orders[old.client_order_id]
+    new_order_id = OrderId(state.seq)
+    state.events.append(
+        OrderReplaced(
+            state.seq,
+            state.ts_ms,
+            old.order_id,
+            new_order_id,
+            account.account_id,
+            old.instrument_id,
+        )
+    )
+    place_order(state, new)
+    assert new_order_id in state.orders, "replace_order's checks must mirror place_order's"
+    return None

@@ -31,6 +31,8 @@ class RejectReason(StrEnum):
     insufficient_units = "insufficient_units"
     unknown_order = "unknown_order"
     order_not_open = "order_not_open"
+    #: A `ReplaceOrder` that changes neither price nor quantity.
+    nothing_to_replace = "nothing_to_replace"
     not_a_supplier = "not_a_supplier"
     capacity_exceeded = "capacity_exceeded"
     sweep_disabled = "sweep_disabled"
@@ -38,12 +40,18 @@ class RejectReason(StrEnum):
     insufficient_tokens = "insufficient_tokens"
     call_exists = "call_exists"
     unknown_call = "unknown_call"
+    #: The consumption key's spend cap would be exceeded by this commitment.
+    spend_cap_reached = "spend_cap_reached"
+    #: A `SettleCall` whose receipt fields have the wrong type, sign or size.
+    invalid_receipt = "invalid_receipt"
 
 
 class CancelReason(StrEnum):
     requested = "requested"
     self_trade_prevention = "self_trade_prevention"
     sweep = "sweep"
+    #: Cancelled by a `ReplaceOrder`, which placed a new order in its stead.
+    replaced = "replaced"
 
 
 class ClosureReason(StrEnum):

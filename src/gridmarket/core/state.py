@@ -31,7 +31,7 @@ class ExchangeConfig:
 class Call:
     """Tokens committed to one call in flight."""
 
-    __slots__ = ("account_id", "allocations", "call_id", "instrument_id", "tokens")
+    __slots__ = ("account_id", "allocations", "call_id", "instrument_id", "key_id", "tokens")
 
     def __init__(
         self,
@@ -40,12 +40,14 @@ class Call:
         instrument_id: InstrumentId,
         tokens: int,
         allocations: list[tuple[Lot, int]],
+        key_id: str | None = None,
     ) -> None:
         self.call_id = call_id
         self.account_id = account_id
         self.instrument_id = instrument_id
         self.tokens = tokens
         self.allocations = allocations
+        self.key_id = key_id
 
 
 class MarketState:
@@ -58,6 +60,9 @@ class MarketState:
         #: Every order ever accepted, by id (order id = the placing command's seq).
         self.orders: dict[int, Order] = {}
         self.calls: dict[CallId, Call] = {}
+        #: Per consumption key: tokens billed so far plus tokens committed to calls in flight
+        #: (what a spend cap bounds). Only keys that made a call appear.
+        self.key_tokens: dict[str, int] = {}
         self.lots: dict[LotId, Lot] = {}
         #: Timestamp of each instrument's last scheduled sweep (the scheduler catches up after
         #: downtime by comparing it with the latest 4-hour boundary).

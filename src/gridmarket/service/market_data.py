@@ -1,4 +1,4 @@
-"""The public market-data read model: recent trades and 24h statistics per market.
+"""The public market-data read model: recent trades, 24h statistics and candles per market.
 
 Fed only by committed outcomes, so it never shows a trade that could still be lost:
 
@@ -13,7 +13,9 @@ Fed only by committed outcomes, so it never shows a trade that could still be lo
 Bounds (STYLE: a limit on everything): the last `max_trades` trades per market (1,000 by
 default; older ones are in the store), and 24h statistics kept as one bucket per minute,
 at most 1,440 per market. The 24h window is therefore "the current minute and the 1,439
-before it": up to 59 s longer than exactly 24 h, never shorter.
+before it": up to 59 s longer than exactly 24 h, never shorter. OHLCV candles at every
+resolution are kept as `service.candles` says (1m buckets for 7 days, 1h for 400 days, 1d
+for ten years); since the model is rebuilt from the store on start, so are they.
 
 Everything is read and written on the event loop only, so a request sees whole outcomes.
 Reads call `caught_up(committed_seq)` first, so a client that was just acknowledged sees its
@@ -26,12 +28,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import NamedTuple
 
 from gridmarket.adapters.store import Store
 from gridmarket.core.events import Trade
 from gridmarket.core.ids import InstrumentId
+from gridmarket.service.candles import DEFAULT_RETENTION, Candle, Candles
 from gridmarket.service.errors import SubscriberDropped
 from gridmarket.service.feed import Subscription
 from gridmarket.service.market import MarketService
@@ -91,11 +94,12 @@ class Stats24h(NamedTuple):
 
 
 class _Tape:
-    __slots__ = ("minutes", "trades")
+    __slots__ = ("candles", "minutes", "trades")
 
-    def __init__(self, max_trades: int) -> None:
+    def __init__(self, max_trades: int, candle_retention: Mapping[int, int]) -> None:
         self.trades: deque[Trade] = deque(maxlen=max_trades)
         self.minutes: deque[_Minute] = deque()
+        self.candles = Candles(candle_retention)
 
 
 class MarketData:
@@ -107,24 +111,30 @@ class MarketData:
         *,
         clock: Clock = system_clock_ms,
         max_trades: int = DEFAULT_MAX_TRADES,
+        candle_retention: Mapping[int, int] = DEFAULT_RETENTION,
     ) -> None:
         assert max_trades > 0
         self._clock = clock
         self._max_trades = max_trades
-        self._tapes: dict[str, _Tape] = {i: _Tape(max_trades) for i in instrument_ids}
+        self._candle_retention = candle_retention
+        self._tapes: dict[str, _Tape] = {i: self._new_tape() for i in instrument_ids}
         #: Every trade of every command up to this seq has been applied.
         self.applied_seq = 0
         #: The timestamp of the first command ever (None while the log is empty).
         self.first_ts_ms: int | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
+    def _new_tape(self) -> _Tape:
+        return _Tape(self._max_trades, self._candle_retention)
+
     # -- feeding ------------------------------------------------------------------------------
 
     def apply_trade(self, trade: Trade) -> None:
         tape = self._tapes.get(trade.instrument_id)
         if tape is None:
-            tape = self._tapes[trade.instrument_id] = _Tape(self._max_trades)
+            tape = self._tapes[trade.instrument_id] = self._new_tape()
         tape.trades.append(trade)
+        tape.candles.add(trade.ts_ms, trade.price_usd_micros, trade.quantity_units)
         minute = trade.ts_ms // MINUTE_MS
         minutes = tape.minutes
         if minutes and minutes[-1].minute == minute:
@@ -209,6 +219,20 @@ class MarketData:
             sum(m.quote_usd_micros for m in buckets),
             sum(m.num_trades for m in buckets),
         )
+
+    def candles(
+        self, instrument_id: str, resolution: str, from_ms: int, to_ms: int
+    ) -> list[Candle]:
+        """Candles of periods overlapping `[from_ms, to_ms]`, oldest first (`Candles.query`)."""
+        tape = self._tapes.get(instrument_id)
+        if tape is None:  # never traded: no candles (and a read adds no state)
+            return Candles(self._candle_retention).query(resolution, from_ms, to_ms)
+        return tape.candles.query(resolution, from_ms, to_ms)
+
+    def candles_retained_from_ms(self, instrument_id: str, resolution: str) -> int | None:
+        """The start of the oldest period of `resolution` still held (None: every one is)."""
+        tape = self._tapes.get(instrument_id)
+        return None if tape is None else tape.candles.retained_from_ms(resolution)
 
     # -- running against a market service -----------------------------------------------------
 
