@@ -15,8 +15,13 @@ What does not translate, and what happens to it (the contract users see):
 - `thinking`: accepted and ignored (checked for shape): the answer simply has no thinking
   blocks, which every Anthropic client handles. `thinking` / `redacted_thinking` blocks
   sent back in the history are dropped for the same reason.
-- `cache_control` (top level or on blocks), `service_tier`, `context_management`: accepted
-  and ignored (hints about Anthropic's own caching and capacity).
+- `cache_control` (top level or on blocks), `service_tier`, `context_management`, `speed`,
+  `output_config.effort`: accepted and ignored (hints about Anthropic's own caching,
+  capacity and models). `inference_geo` and `container` are accepted only when null.
+- `output_config.format` (structured outputs, a JSON schema) becomes OpenAI's
+  `response_format: {"type": "json_schema", ...}`.
+- `max_tokens` must be at least 1 (Anthropic's 0, "only warm the prompt cache", has nothing
+  to warm here).
 - `tool_result.is_error: true`: the tool message's text is prefixed with `Error: `, since
   OpenAI's tool messages have no error flag. Images inside a tool result follow the tool
   messages as a user message (OpenAI's tool messages carry text only).
@@ -60,7 +65,9 @@ MAX_STOP_SEQUENCES = 16
 MAX_MAX_TOKENS = 1_000_000
 MAX_MODEL_ID_CHARS = 256
 
-_IGNORED_FIELDS = frozenset({"cache_control", "service_tier", "context_management"})
+_IGNORED_FIELDS = frozenset({"cache_control", "service_tier", "context_management", "speed"})
+#: Honoured only when null: each asks for something a supplier here cannot promise.
+_NULL_ONLY_FIELDS = frozenset({"inference_geo", "container"})
 _KNOWN_FIELDS = frozenset(
     {
         "model",
@@ -76,6 +83,7 @@ _KNOWN_FIELDS = frozenset(
         "tools",
         "tool_choice",
         "thinking",
+        "output_config",
     }
 )
 _FINISH_TO_STOP_REASON = {
@@ -124,6 +132,8 @@ def messages_request_to_openai(body: Any, *, count_only: bool = False) -> dict[s
     if not isinstance(body, dict):
         raise TranslationError("the request body must be a JSON object")
     for field in body:
+        if field in _NULL_ONLY_FIELDS and body[field] is None:
+            continue
         if field not in _KNOWN_FIELDS and field not in _IGNORED_FIELDS:
             raise TranslationError("is not supported by this gateway", param=str(field))
     model = body.get("model")
@@ -144,6 +154,7 @@ def messages_request_to_openai(body: Any, *, count_only: bool = False) -> dict[s
     if "tool_choice" in body:
         request.update(_tool_choice(body["tool_choice"], has_tools=bool(request.get("tools"))))
     _check_thinking(body.get("thinking"))
+    request.update(_output_config(body.get("output_config")))
     if count_only:
         return request
     request["max_tokens"] = _int(body.get("max_tokens"), "max_tokens", 1, MAX_MAX_TOKENS)
@@ -206,6 +217,31 @@ def _check_thinking(thinking: Any) -> None:
         "adaptive",
     ):
         raise TranslationError("must be {'type': 'enabled' | 'disabled' | ...}", "thinking")
+
+
+def _output_config(config: Any) -> dict[str, Any]:
+    """`output_config.format` (structured outputs) -> OpenAI's `response_format`; `effort`
+    is checked and ignored (the supplier's model has no effort setting)."""
+    if config is None:
+        return {}
+    if not isinstance(config, dict) or set(config) - {"effort", "format"}:
+        raise TranslationError("must be {'effort': ..., 'format': ...}", "output_config")
+    effort = config.get("effort")
+    if effort is not None and effort not in ("low", "medium", "high", "xhigh", "max"):
+        raise TranslationError("must be low, medium, high, xhigh or max", "output_config.effort")
+    output_format = config.get("format")
+    if output_format is None:
+        return {}
+    if (
+        not isinstance(output_format, dict)
+        or output_format.get("type") != "json_schema"
+        or not isinstance(output_format.get("schema"), dict)
+    ):
+        raise TranslationError(
+            "must be {'type': 'json_schema', 'schema': {...}}", "output_config.format"
+        )
+    json_schema = {"name": "output", "schema": output_format["schema"], "strict": True}
+    return {"response_format": {"type": "json_schema", "json_schema": json_schema}}
 
 
 def _system_messages(system: Any) -> list[dict[str, Any]]:
