@@ -112,9 +112,6 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def _admit(request: Request) -> tuple[ChatGateway, Caller]:
-    gateway: ChatGateway | None = getattr(request.app.state, "gateway", None)
-    if gateway is None:
-        raise _Refusal(503, "the consumption gateway is not running on this server")
     key = request.headers.get("x-api-key")
     if not key:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -123,6 +120,9 @@ async def _admit(request: Request) -> tuple[ChatGateway, Caller]:
         raise _Refusal(401, "x-api-key header is required (a Gridmarket consumption key)")
     if len(key) > MAX_API_KEY_CHARS:
         raise _Refusal(401, "invalid x-api-key")
+    gateway: ChatGateway | None = getattr(request.app.state, "gateway", None)
+    if gateway is None:
+        raise _Refusal(503, "the consumption gateway is not running on this server")
     return gateway, await gateway.authenticate(key)
 
 
