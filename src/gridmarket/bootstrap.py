@@ -13,6 +13,7 @@ from gridmarket.api import (
     accounts,
     admin,
     admin_keys,
+    anthropic_messages,
     feed,
     me,
     orders,
@@ -46,4 +47,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(trades.router)
     app.include_router(account_limits.router)
+    app.include_router(anthropic_messages.router)
     return app
