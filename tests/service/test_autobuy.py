@@ -35,7 +35,7 @@ async def market(database_url: str) -> AsyncIterator[MarketService]:
 
 
 def _buyer_of(market: MarketService, **config: int) -> AutoBuyer:
-    return AutoBuyer(lambda: market, config=AutoBuyConfig(**config))  # type: ignore[arg-type]
+    return AutoBuyer(lambda: market, config=AutoBuyConfig(**config))
 
 
 async def _refused(autobuy: AutoBuyer, *args: object) -> GatewayError:
