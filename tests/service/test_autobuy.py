@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from autobuy_support import (
@@ -19,6 +20,7 @@ from autobuy_support import (
 )
 
 from gridmarket.adapters import payment
+from gridmarket.bootstrap import build_app
 from gridmarket.core.commands import CommitTokens, Deposit
 from gridmarket.core.events import TokensCommitted
 from gridmarket.core.ids import AccountId, CallId
@@ -26,6 +28,7 @@ from gridmarket.core.units import TOKENS_PER_UNIT
 from gridmarket.gateway.autobuy import AutoBuyConfig, AutoBuyer
 from gridmarket.gateway.contract import GatewayError
 from gridmarket.service.market import MarketService
+from gridmarket.settings import Settings
 
 
 @pytest.fixture
@@ -301,3 +304,20 @@ async def test_the_ledger_adapter_is_idempotent_and_never_overdraws(market: Mark
     assert method is not None and method.allowance_usd_micros == 0
     nobody = await provider.charge("acct_nobody", USD, "k-nobody")
     assert nobody == payment.Declined("k-nobody", "no_payment_method")
+
+
+async def test_the_server_app_carries_an_autobuyer_on_its_market(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    app = build_app(Settings.resolve(data_dir=home, environ={}))
+    supply = app.state.token_supply
+    assert isinstance(supply, AutoBuyer)
+    async with app.router.lifespan_context(app):
+        market: MarketService = app.state.market
+        await ask(market, "s1", 2, USD)
+        caller = await buyer(market, usd_micros=5 * USD)
+        await supply.ensure(caller, PRIME, 1_000)
+        assert consumption_tokens(market, caller.account_id) == TOKENS_PER_UNIT
+    with pytest.raises(GatewayError) as stopped:
+        await supply.ensure(caller, PRIME, 1_000)
+    assert (stopped.value.status, stopped.value.code) == (503, "market_not_running")

@@ -209,6 +209,7 @@ class AutoBuyer:
         self._account_locks: dict[str, asyncio.Lock] = {}
         self._declined: dict[str, str] = {}
         self._ready: asyncio.Task[None] | None = None
+        self._ready_for: MarketService | None = None
         #: Market orders placed (for tests and metrics).
         self.orders_placed = 0
 
@@ -263,13 +264,20 @@ class AutoBuyer:
         return self._provider
 
     async def _start(self, market: MarketService) -> None:
-        if self._ready is None:
-            self._ready = asyncio.create_task(self.recover(market))
-        if not self._ready.done():
-            await asyncio.shield(self._ready)
-        elif self._ready.exception() is not None:
-            self._ready = None  # try again on the next call
-            raise GatewayError("internal", "auto_buy_unavailable", "Auto Mode failed to start")
+        """Recover once per market (a new lifespan brings a new market): see `recover`."""
+        if self._ready is None or self._ready_for is not market:
+            self._ready_for = market
+            self._ready = asyncio.create_task(self.recover(market), name="autobuy-recover")
+        ready = self._ready
+        try:
+            await asyncio.shield(ready)
+        except Exception:
+            if self._ready is ready:
+                self._ready = None  # try again on the next call
+            log.exception("Auto Mode recovery failed")
+            raise GatewayError(
+                "internal", "auto_buy_unavailable", "Auto Mode failed to start"
+            ) from None
 
     async def recover(self, market: MarketService) -> None:
         """Load the standing declines; finish and deposit the charges a crash left behind."""
