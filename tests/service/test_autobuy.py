@@ -223,22 +223,44 @@ async def test_a_decline_answers_402_until_the_method_is_fixed_even_after_restar
         assert consumption_tokens(market, caller.account_id) == TOKENS_PER_UNIT
 
 
+class SlowMarket:
+    """A market whose submissions wait for `gate`."""
+
+    def __init__(self, market: MarketService, gate: asyncio.Event) -> None:
+        self._market = market
+        self._gate = gate
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._market, name)
+
+    async def submit(self, command: object) -> object:
+        await self._gate.wait()
+        return await self._market.submit(command)  # type: ignore[arg-type]
+
+
+async def test_waiters_are_bounded(market: MarketService) -> None:
+    await ask(market, "s1", 5, USD)
+    caller = await buyer(market, usd_micros=10 * USD)
+    gate = asyncio.Event()
+    slow = SlowMarket(market, gate)
+    autobuy = AutoBuyer(lambda: slow, config=AutoBuyConfig(max_waiters=3))  # type: ignore[arg-type,return-value]
+
+    calls = [asyncio.create_task(autobuy.ensure(caller, PRIME, 1)) for _ in range(5)]
+    done, _pending = await asyncio.wait(calls, timeout=0.3)
+    assert len(done) == 2
+    for task in done:
+        error = task.exception()
+        assert isinstance(error, GatewayError) and error.code == "replenishment_in_progress"
+    gate.set()
+    await asyncio.gather(*(task for task in calls if task not in done))
+    assert len(orders_of(market, caller.account_id)) == 1
+
+
 async def test_a_slow_buy_answers_503_replenishment_in_progress(market: MarketService) -> None:
     await ask(market, "s1", 5, USD)
     caller = await buyer(market, usd_micros=10 * USD)
     gate = asyncio.Event()
-
-    class SlowMarket:
-        """The market, whose submissions wait for `gate`."""
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(market, name)
-
-        async def submit(self, command: object) -> object:
-            await gate.wait()
-            return await market.submit(command)  # type: ignore[arg-type]
-
-    slow = SlowMarket()
+    slow = SlowMarket(market, gate)
     autobuy = AutoBuyer(lambda: slow, config=AutoBuyConfig(wait_timeout_s=0.2))  # type: ignore[arg-type,return-value]
 
     refused = await _refused(autobuy, caller, PRIME, 1)
