@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from autobuy_support import (
     PRIME,
@@ -343,3 +344,28 @@ async def test_the_server_app_carries_an_autobuyer_on_its_market(tmp_path: Path)
     with pytest.raises(GatewayError) as stopped:
         await supply.ensure(caller, PRIME, 1_000)
     assert (stopped.value.status, stopped.value.code) == (503, "market_not_running")
+
+
+async def test_the_operator_endpoint_lifts_the_servers_decline(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    app = build_app(Settings.resolve(data_dir=home, environ={}))
+    supply: AutoBuyer = app.state.token_supply
+    headers = {"Authorization": f"Bearer {app.state.operator_token}"}
+    async with app.router.lifespan_context(app):
+        market: MarketService = app.state.market
+        await ask(market, "s1", 2, USD)
+        caller = await buyer(market)
+        await enable_reload(market, caller.account_id, 0, 5 * USD, 50 * USD)
+        assert (await _refused(supply, caller, PRIME, 1)).code == "payment_declined"
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gm") as client:
+            path = f"/v1/admin/accounts/{caller.account_id}/payment-method"
+            response = await client.post(path, json={"allowance_usd": "5"}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["declined"] is False
+
+        await supply.ensure(caller, PRIME, 1)
+        assert consumption_tokens(market, caller.account_id) == TOKENS_PER_UNIT
+        assert usd_available(market, caller.account_id) == 4 * USD
