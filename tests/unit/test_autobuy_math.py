@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gridmarket.adapters.payment import utc_month
-from gridmarket.gateway.autobuy import quote_cost, reload_charge, units_to_buy, worst_price
+from gridmarket.gateway.autobuy_math import quote_cost, reload_charge, units_to_buy, worst_price
 
 M = 1_000_000  # tokens per unit, and micro-USD per USD
 
