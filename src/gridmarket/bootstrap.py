@@ -13,6 +13,7 @@ from gridmarket.api import (
     accounts,
     admin,
     admin_keys,
+    admin_payment,
     anthropic_messages,
     feed,
     me,
@@ -24,6 +25,7 @@ from gridmarket.api import (
 )
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
+from gridmarket.gateway.autobuy import AutoBuyer
 from gridmarket.service.runtime import open_market
 from gridmarket.settings import Settings
 
@@ -48,4 +50,7 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(account_limits.router)
     app.include_router(anthropic_messages.router)
+    app.include_router(admin_payment.router)
+    # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
+    app.state.token_supply = AutoBuyer(lambda: app.state.market)
     return app
