@@ -15,11 +15,13 @@ from gridmarket.api import (
     admin_keys,
     feed,
     me,
+    metrics,
     orders,
     price_histories,
     self_service,
     supply,
     trades,
+    usage,
 )
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
@@ -46,4 +48,6 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(trades.router)
     app.include_router(account_limits.router)
+    app.include_router(usage.router)
+    app.include_router(metrics.router)
     return app
