@@ -186,9 +186,15 @@ def _usage_metrics(usage: Usage) -> Iterator[Metric]:
     )
 
 
+def _seconds_text(ms: int) -> str:
+    """A bucket bound as prometheus_client writes it: 50 -> "0.05", 1000 -> "1.0"."""
+    whole, fraction = divmod(ms, 1000)
+    return f"{whole}.{fraction:03d}".rstrip("0") if fraction else f"{whole}.0"
+
+
 def _histogram(name: str, documentation: str, by_supplier: Mapping[str, MsHistogram]) -> Metric:
     family = HistogramMetricFamily(name, documentation, labels=["supplier"])
-    bounds = [f"{ms // 1000}.{ms % 1000:03d}" for ms in LATENCY_BUCKETS_MS] + ["+Inf"]
+    bounds = [_seconds_text(ms) for ms in LATENCY_BUCKETS_MS] + ["+Inf"]
     for supplier, histogram in sorted(by_supplier.items()):
         cumulative, buckets = 0, []
         for bound, count in zip(bounds, histogram.counts, strict=True):
