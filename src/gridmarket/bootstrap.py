@@ -13,6 +13,7 @@ from gridmarket.api import (
     accounts,
     admin,
     admin_keys,
+    admin_usage,
     feed,
     me,
     metrics,
@@ -49,5 +50,6 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(account_limits.router)
     app.include_router(usage.router)
+    app.include_router(admin_usage.router)
     app.include_router(metrics.router)
     return app

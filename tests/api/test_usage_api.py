@@ -396,3 +396,20 @@ def test_cli_usage_json_and_tables(world: World) -> None:
     bad = _cli(world, "--key-file", alice, "--status", "done")
     assert bad.returncode == 1 and bad.stderr.startswith("error:")
     assert os.environ.get("GRIDMARKET_METRICS_AUTH") is None
+
+
+def test_the_operator_reads_any_accounts_usage(world: World) -> None:
+    server = world.server
+    alice = world.alice.account_id
+    listed = server.admin("GET", f"/v1/admin/accounts/{alice}/usage", params={"key_id": "kb"})
+    assert listed.status_code == 200, listed.text
+    assert _ids(listed.json()) == ["r4", "r3"]
+    assert listed.json()["data"] == _get(world.alice, "/v1/usage", "?key_id=kb")["data"]
+    daily = server.admin("GET", f"/v1/admin/accounts/{alice}/usage/daily")
+    assert daily.json() == _get(world.alice, "/v1/usage/daily")
+    unknown = server.admin("GET", "/v1/admin/accounts/nobody/usage")
+    assert unknown.status_code == 404 and unknown.json()["errors"]["code"] == "account_not_found"
+    bad = server.admin("GET", f"/v1/admin/accounts/{alice}/usage", params={"limit": "0"})
+    assert bad.status_code == 422
+    anonymous = httpx.get(f"{server.url}/v1/admin/accounts/{alice}/usage", timeout=10)
+    assert anonymous.status_code == 401

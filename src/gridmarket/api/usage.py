@@ -199,14 +199,14 @@ def _matcher(filters: listing.Filters, of: Callable[[int], Receipt]) -> Callable
     return keep
 
 
-async def _list(request: Request, signed: Signed, key_id: str | None = None) -> Response:
+async def list_for(request: Request, account_id: str, key_id: str | None = None) -> Response:
+    """One page of `account_id`'s receipts as the request's query asks (shared with admin)."""
     query = request.query_params
     paging = listing.parse_paging(query, CURSOR_PREFIX)
     if query.get("order_direction") is None and query.get("order_directions[]") is None:
         paging = paging._replace(descending=True)  # receipts: newest first unless asked
     filters = _filters(query, key_id)
     model = await _model(request)
-    account_id = signed.account_id
     seqs = model.receipt_seqs(account_id)
 
     def of(seq: int) -> Receipt:
@@ -224,7 +224,7 @@ async def _list(request: Request, signed: Signed, key_id: str | None = None) -> 
 async def list_usage(request: Request, signed: Signed) -> Response:
     """The caller's usage receipts, newest first, filtered and paged (module docstring)."""
     try:
-        return await _list(request, signed)
+        return await list_for(request, signed.account_id)
     except Problem as problem:
         return problem.response()
 
@@ -233,41 +233,46 @@ def _day(field: str, raw: str | None) -> int | None:
     return None if raw is None else listing.parse_time(field, raw) // DAY_MS
 
 
+async def daily_for(request: Request, account_id: str) -> Response:
+    """`account_id`'s daily rows as the request's query asks (shared with admin)."""
+    query = request.query_params
+    raw_limit = query.get("limit")
+    limit = DEFAULT_DAILY_LIMIT
+    if raw_limit is not None:
+        text = raw_limit.strip()
+        if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_DAILY_LIMIT:
+            raise listing.invalid("limit", f"must be an integer from 1 to {MAX_DAILY_LIMIT}")
+        limit = int(text)
+    first = _day("from_date", query.get("from_date") or query.get("start_datetime"))
+    last = _day("to_date", query.get("to_date") or query.get("end_datetime"))
+    filters = _filters(query)
+    keys, instruments = filters.equal.get("key_id"), filters.equal.get("instrument_id")
+    model = await _model(request)
+    rows = [
+        (day, totals)
+        for day, totals in model.daily(account_id)
+        if (first is None or day.day >= first)
+        and (last is None or day.day <= last)
+        and (keys is None or day.key_id in keys)
+        and (instruments is None or day.instrument_id in instruments)
+    ]
+    data = [
+        {
+            "date": wire.timestamp(day.day * DAY_MS)[:10],
+            "key_id": day.key_id,
+            "instrument_id": day.instrument_id,
+        }
+        | totals_json(totals)
+        for day, totals in rows[:limit]
+    ]
+    return JSONResponse({"data": data, "paging": {"has_more": len(rows) > limit}})
+
+
 @router.get("/usage/daily", response_model=None)
 async def daily_usage(request: Request, signed: Signed) -> Response:
     """The caller's totals per UTC day, key and instrument, newest day first."""
     try:
-        query = request.query_params
-        raw_limit = query.get("limit")
-        limit = DEFAULT_DAILY_LIMIT
-        if raw_limit is not None:
-            text = raw_limit.strip()
-            if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_DAILY_LIMIT:
-                raise listing.invalid("limit", f"must be an integer from 1 to {MAX_DAILY_LIMIT}")
-            limit = int(text)
-        first = _day("from_date", query.get("from_date") or query.get("start_datetime"))
-        last = _day("to_date", query.get("to_date") or query.get("end_datetime"))
-        filters = _filters(query)
-        keys, instruments = filters.equal.get("key_id"), filters.equal.get("instrument_id")
-        model = await _model(request)
-        rows = [
-            (day, totals)
-            for day, totals in model.daily(signed.account_id)
-            if (first is None or day.day >= first)
-            and (last is None or day.day <= last)
-            and (keys is None or day.key_id in keys)
-            and (instruments is None or day.instrument_id in instruments)
-        ]
-        data = [
-            {
-                "date": wire.timestamp(day.day * DAY_MS)[:10],
-                "key_id": day.key_id,
-                "instrument_id": day.instrument_id,
-            }
-            | totals_json(totals)
-            for day, totals in rows[:limit]
-        ]
-        return JSONResponse({"data": data, "paging": {"has_more": len(rows) > limit}})
+        return await daily_for(request, signed.account_id)
     except Problem as problem:
         return problem.response()
 
@@ -311,6 +316,6 @@ async def key_usage(request: Request, key_id: str, signed: Signed) -> Response:
             known = any(k.key_id == key_id for k in keys)
         if not known:
             raise Problem(404, "api_key_not_found", f"api key {key_id[:64]!r} not found")
-        return await _list(request, signed, key_id)
+        return await list_for(request, signed.account_id, key_id)
     except Problem as problem:
         return problem.response()
