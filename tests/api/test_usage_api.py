@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_orders_api import MARKET, Trader
 from test_replace_and_trades_api import _trader_from
 
+from gridmarket.client import AsyncClient, Client, DailyUsage, NotFound
 from gridmarket.core.commands import (
     Command,
     CommitTokens,
@@ -413,3 +415,33 @@ def test_the_operator_reads_any_accounts_usage(world: World) -> None:
     assert bad.status_code == 422
     anonymous = httpx.get(f"{server.url}/v1/admin/accounts/{alice}/usage", timeout=10)
     assert anonymous.status_code == 401
+
+
+def test_the_python_clients_read_usage(world: World) -> None:
+    """Both clients parse receipts, pages, one receipt, per-key lists and daily totals."""
+    key_file = world.key_files["alice"]
+    with Client(world.server.url, key_file=key_file) as client:
+        page = client.usage(limit=2)
+        assert [r.request_id for r in page.items] == ["r5", "r4"] and page.has_more
+        assert [r.request_id for r in client.iter_usage(status="ok")] == ["r4", "r2", "r1"]
+        r1 = client.usage_receipt("r1")
+        assert (r1.billed_value_usd, r1.lots[0].price, r1.lots[0].tokens) == (
+            Decimal("2.4"),
+            Decimal("2"),
+            1_200_000,
+        )
+        with pytest.raises(NotFound):
+            client.usage_receipt("rb1")
+        with pytest.raises(ValueError, match="status"):
+            client.usage(status="done")
+
+    async def read() -> tuple[list[str], list[DailyUsage]]:
+        async with AsyncClient(world.server.url, key_file=key_file) as client:
+            page = await client.key_usage("ka")
+            return [r.request_id for r in page.items], await client.usage_daily(key_id="ka")
+
+    ids, daily = asyncio.run(read())
+    assert ids == ["r2", "r1"]
+    assert [(d.key_id, d.calls, d.billed_tokens, d.billed_value_usd) for d in daily] == [
+        ("ka", 2, 2_100_000, Decimal("4.25"))
+    ]

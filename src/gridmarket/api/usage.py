@@ -4,8 +4,11 @@
                  &order_direction=desc|asc&limit=&next=|prev=
     GET /v1/usage/daily?key_id=&instrument_id=&from_date=&to_date=&limit=
     GET /v1/usage/in-flight
-    GET /v1/usage/{request_id}            (or the call id)
+    GET /v1/usage/{request_id}            (or the call id; `daily` and `in-flight` are the
+                                           routes above, never a request id)
     GET /v1/api-keys/{key_id}/usage       (GET /v1/usage?key_id=..., for one of one's keys)
+
+The operator's equivalents are in `api.admin_usage`.
 
 Always the caller's own account: another account's request id is a 404 `usage_not_found`,
 exactly like an unknown one, and another account's key a 404 `api_key_not_found` (the
