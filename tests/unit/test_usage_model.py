@@ -197,3 +197,15 @@ def test_arithmetic_helpers() -> None:
     assert tokens_per_second(0, 10, 100) is None
     assert tokens_per_second(5, None, None) is None
     assert tokens_per_second(5, None, 0) is None
+
+
+def test_daily_rows_are_bounded_oldest_day_first() -> None:
+    f, _ = _two_lots()
+    f.usage = Usage(max_receipts_per_account=10, max_daily_rows_per_account=2)
+    day0 = f.m.now_ms // DAY_MS
+    for i, (key, days) in enumerate(((None, 0), ("k1", 0), ("k1", 1))):
+        f.m.advance(days * DAY_MS)
+        f.commit(f"c{i}", 10, key)
+        f.settle(f"c{i}", 10)
+    # the third row goes over 2: the first row of the oldest day (no key) is dropped
+    assert [(k.day - day0, k.key_id) for k, _ in f.usage.daily("c1")] == [(1, "k1"), (0, "k1")]

@@ -335,8 +335,8 @@ class Usage:
         totals = account.daily.get(day)
         if totals is None:
             totals = account.daily[day] = Totals()
-            if len(account.daily) > self._max_daily:
-                del account.daily[min(account.daily)]
+            if len(account.daily) > self._max_daily:  # drop a row of the oldest day
+                del account.daily[min(account.daily, key=lambda k: k.day)]
         totals.add(receipt)
         lifetime_key = (receipt.instrument_id, receipt.key_id)
         lifetime = self.totals.get(lifetime_key)
