@@ -14,14 +14,17 @@ from gridmarket.api import (
     admin,
     admin_keys,
     admin_payment,
+    admin_usage,
     anthropic_messages,
     feed,
     me,
+    metrics,
     orders,
     price_histories,
     self_service,
     supply,
     trades,
+    usage,
 )
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
@@ -53,4 +56,7 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(admin_payment.router)
     # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
     app.state.token_supply = AutoBuyer(lambda: app.state.market)
+    app.include_router(usage.router)
+    app.include_router(admin_usage.router)
+    app.include_router(metrics.router)
     return app

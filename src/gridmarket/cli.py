@@ -5,6 +5,7 @@
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
+    gridmarket usage [--daily] --help     # one's consumption receipts (gridmarket.cli_usage)
     gridmarket version
 
 The CLI only translates flags into `Settings` and hands them to the composition root
@@ -37,6 +38,7 @@ from gridmarket.cli_rate_options import (
     RateLimitWindowOption,
 )
 from gridmarket.cli_trade import register as register_trading
+from gridmarket.cli_usage import register as register_usage
 from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -161,3 +163,4 @@ def _log_config() -> dict[str, Any]:
 
 
 register_trading(app)  # after the commands above, so `--help` lists serve first
+register_usage(app)

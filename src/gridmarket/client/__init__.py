@@ -58,6 +58,7 @@ from gridmarket.client.market_models import (
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
 from gridmarket.client.sync import Client
+from gridmarket.client.usage_models import DailyUsage, UsageLot, UsageReceipt
 
 __all__ = [
     "AccountLimits",
@@ -71,6 +72,7 @@ __all__ = [
     "ConsumptionAccount",
     "Credentials",
     "CredentialsError",
+    "DailyUsage",
     "Forbidden",
     "GridmarketError",
     "Health",
@@ -98,5 +100,7 @@ __all__ = [
     "TransferRecord",
     "TransferResult",
     "TransportError",
+    "UsageLot",
+    "UsageReceipt",
     "ValidationError",
 ]

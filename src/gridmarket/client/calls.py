@@ -43,6 +43,7 @@ from gridmarket.client.market_models import (
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
 from gridmarket.client.parse import Fields, data_list, envelope_data
+from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
 T = TypeVar("T")
 Auth = Literal["signed", "public", "unsigned"]
@@ -446,3 +447,67 @@ def supplier_liability() -> Call[list[SupplierLiability]]:
 def supplier_liability_for(instrument_id: str) -> Call[SupplierLiability]:
     path = f"/v1/supplier-liability/{_segment(instrument_id, 'instrument_id')}"
     return Call("GET", path, _one(SupplierLiability.parse))
+
+
+# -- consumption usage --------------------------------------------------------------------------
+
+USAGE_STATUSES = ("ok", "failed", "cancelled")
+MAX_DAILY_ROWS = 1_000
+
+
+def _usage_query(
+    key_id: str | None, instrument_id: str | None, status: str | None
+) -> list[tuple[str, str]]:
+    if status is not None:
+        _choice(status, "status", USAGE_STATUSES)
+    return _filters(key_id=key_id, instrument_id=instrument_id, status=status)
+
+
+def usage(
+    *,
+    key_id: str | None = None,
+    instrument_id: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    next_cursor: str | None = None,
+) -> Call[Page[UsageReceipt]]:
+    """One's own usage receipts, newest first."""
+    query = _usage_query(key_id, instrument_id, status) + _paging(limit, next_cursor)
+    return Call("GET", "/v1/usage", _page(UsageReceipt.parse), tuple(query))
+
+
+def key_usage(
+    key_id: str,
+    *,
+    instrument_id: str | None = None,
+    limit: int | None = None,
+    next_cursor: str | None = None,
+) -> Call[Page[UsageReceipt]]:
+    """The receipts of one of one's consumption keys, newest first."""
+    path = f"/v1/api-keys/{_segment(key_id, 'key_id')}/usage"
+    query = _filters(instrument_id=instrument_id) + _paging(limit, next_cursor)
+    return Call("GET", path, _page(UsageReceipt.parse), tuple(query))
+
+
+def usage_receipt(request_id: str) -> Call[UsageReceipt]:
+    path = f"/v1/usage/{_segment(request_id, 'request_id')}"
+    return Call("GET", path, _one(UsageReceipt.parse))
+
+
+def usage_daily(
+    *,
+    key_id: str | None = None,
+    instrument_id: str | None = None,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    limit: int | None = None,
+) -> Call[list[DailyUsage]]:
+    """Totals per UTC day, key and instrument, newest day first."""
+    query = _filters(
+        key_id=key_id, instrument_id=instrument_id, from_date=from_date, to_date=to_date
+    )
+    if limit is not None:
+        if type(limit) is not int or not 1 <= limit <= MAX_DAILY_ROWS:
+            raise ValueError(f"limit must be an integer from 1 to {MAX_DAILY_ROWS}")
+        query.append(("limit", str(limit)))
+    return Call("GET", "/v1/usage/daily", _many(DailyUsage.parse), tuple(query))

@@ -58,6 +58,7 @@ from gridmarket.client.market_models import (
     Ticker,
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
+from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
 T = TypeVar("T")
 #: The most pages an `iter_*` method fetches unless told otherwise: 100 pages of 100.
@@ -370,3 +371,83 @@ class Client:
 
     def supplier_liability_for(self, instrument_id: str) -> SupplierLiability:
         return self.call(calls.supplier_liability_for(instrument_id))
+
+    # -- consumption usage ----------------------------------------------------------------------
+
+    def usage(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        next_cursor: str | None = None,
+    ) -> Page[UsageReceipt]:
+        """One's own usage receipts, newest first."""
+        return self.call(
+            calls.usage(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                status=status,
+                limit=limit,
+                next_cursor=next_cursor,
+            )
+        )
+
+    def iter_usage(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        status: str | None = None,
+        page_size: int = calls.MAX_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> Iterator[UsageReceipt]:
+        """Every retained receipt, newest first, page by page."""
+        return self._pages(
+            lambda cursor: calls.usage(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                status=status,
+                limit=page_size,
+                next_cursor=cursor,
+            ),
+            max_pages,
+        )
+
+    def key_usage(
+        self,
+        key_id: str,
+        *,
+        instrument_id: str | None = None,
+        limit: int | None = None,
+        next_cursor: str | None = None,
+    ) -> Page[UsageReceipt]:
+        return self.call(
+            calls.key_usage(
+                key_id, instrument_id=instrument_id, limit=limit, next_cursor=next_cursor
+            )
+        )
+
+    def usage_receipt(self, request_id: str) -> UsageReceipt:
+        return self.call(calls.usage_receipt(request_id))
+
+    def usage_daily(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        limit: int | None = None,
+    ) -> list[DailyUsage]:
+        """Totals per UTC day, key and instrument, newest day first."""
+        return self.call(
+            calls.usage_daily(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                from_date=from_date,
+                to_date=to_date,
+                limit=limit,
+            )
+        )
