@@ -30,7 +30,7 @@ class Fed:
 
     def apply(self, command: object) -> list[object]:
         outcome = self.m.apply(command)  # type: ignore[arg-type]
-        self.usage.apply_outcome(outcome.seq, outcome.events)
+        self.usage.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
         self.trades.extend(of_type(outcome.events, Trade))
         return list(outcome.events)
 
@@ -119,10 +119,9 @@ def test_calls_in_flight_until_settled() -> None:
     f, _ = _two_lots()
     f.commit("a", 10, "k1")
     f.commit("b", 20, None)
-    assert sorted((c.call_id, c.committed_tokens) for c in f.usage.in_flight_of("c1")) == [
-        ("a", 10),
-        ("b", 20),
-    ]
+    assert sorted(
+        (c.call_id, c.committed_tokens, c.key_id) for c in f.usage.in_flight_of("c1")
+    ) == [("a", 10, "k1"), ("b", 20, None)]
     assert f.usage.in_flight_by_instrument() == {TP: 2}
     f.settle("a", 5)
     assert [c.call_id for c in f.usage.in_flight_of("c1")] == ["b"]
@@ -182,8 +181,8 @@ def test_outcomes_applied_twice_count_once() -> None:
     f, _ = _two_lots()
     f.commit("a", 10, "k1")
     outcome = f.m.apply(SettleCall(CallId("a"), 10))
-    f.usage.apply_outcome(outcome.seq, outcome.events)
-    f.usage.apply_outcome(outcome.seq, outcome.events)
+    f.usage.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
+    f.usage.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
     assert len(f.usage.receipt_seqs("c1")) == 1
 
 

@@ -37,11 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
@@ -49,6 +48,7 @@ from gridmarket.adapters import registry
 from gridmarket.api import listing, wire
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedRoute
+from gridmarket.service.followed import model_lifespan
 from gridmarket.service.market import MarketService
 from gridmarket.service.usage import DAY_MS, STATUSES, InFlight, Receipt, Totals, Usage
 
@@ -62,22 +62,7 @@ MAX_ID_CHARS = 256
 _DIGITS = re.compile(r"[0-9]{1,4}")
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan, after `app.state.market` is set, and stops first."""
-    market = app.state.market
-    if not isinstance(market, MarketService):
-        app.state.usage = None
-        yield
-        return
-    model = Usage()
-    async with model.following(market):
-        app.state.usage = model
-        try:
-            yield
-        finally:
-            app.state.usage = None
-
+_lifespan = model_lifespan("usage", lambda market: Usage())
 
 router = APIRouter(prefix="/v1", tags=["usage"], route_class=SignedRoute, lifespan=_lifespan)
 
@@ -152,6 +137,7 @@ def in_flight_json(call: InFlight) -> dict[str, Any]:
     return {
         "call_id": call.call_id,
         "instrument_id": call.instrument_id,
+        "key_id": call.key_id,
         "committed_tokens": call.committed_tokens,
         "started_at": wire.timestamp(call.started_ms),
     }

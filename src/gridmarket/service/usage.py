@@ -41,24 +41,18 @@ many as the core holds. Everything runs on the event loop only, so a read sees w
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from gridmarket.adapters.store import Store
 from gridmarket.core.events import CallSettled, LotCreated, TokensCommitted, TokensForfeited
 from gridmarket.core.units import TOKENS_PER_UNIT, ceil_div
-from gridmarket.service.errors import SubscriberDropped
-from gridmarket.service.feed import Subscription
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import FollowedModel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RECEIPTS_PER_ACCOUNT = 10_000
 DEFAULT_MAX_DAILY_ROWS_PER_ACCOUNT = 20_000
-CATCH_UP_TIMEOUT_S = 1.0
 DAY_MS = 86_400_000
 #: Upper bounds (ms) of the latency histogram buckets exposed on /metrics.
 LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000)
@@ -112,6 +106,7 @@ class InFlight(NamedTuple):
     account_id: str
     instrument_id: str
     committed_tokens: int
+    key_id: str | None = None
 
 
 class Totals:
@@ -214,8 +209,11 @@ def tokens_per_second(
     return completion_tokens * 1_000 // generation_ms
 
 
-class Usage:
+class Usage(FollowedModel):
     """Receipts, calls in flight and totals, from committed outcomes (module docstring)."""
+
+    EVENTS = (LotCreated, TokensCommitted, CallSettled, TokensForfeited)
+    LABEL = "usage"
 
     def __init__(
         self,
@@ -224,6 +222,7 @@ class Usage:
         max_daily_rows_per_account: int = DEFAULT_MAX_DAILY_ROWS_PER_ACCOUNT,
     ) -> None:
         assert max_receipts_per_account >= 10 and max_daily_rows_per_account >= 1
+        super().__init__()
         self._max_receipts = max_receipts_per_account
         self._max_daily = max_daily_rows_per_account
         self._accounts: dict[str, _Account] = {}
@@ -236,9 +235,6 @@ class Usage:
         #: Latency histograms per supplier ("" when none was reported).
         self.ttft_ms: dict[str, Histogram] = {}
         self.duration_ms: dict[str, Histogram] = {}
-        #: Every event of every command up to this seq has been applied.
-        self.applied_seq = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -256,6 +252,7 @@ class Usage:
                 event.account_id,
                 event.instrument_id,
                 event.tokens,
+                event.key_id,
             )
         elif kind is CallSettled:
             assert isinstance(event, CallSettled)
@@ -351,38 +348,9 @@ class Usage:
         if receipt.duration_ms is not None:
             self.duration_ms.setdefault(supplier, Histogram()).observe(receipt.duration_ms)
 
-    def apply_outcome(self, seq: int, events: Iterable[object]) -> None:
-        """Apply one committed command's events (ignored if already applied)."""
-        if seq <= self.applied_seq:
-            return
+    def apply_events(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
         for event in events:
             self.apply_event(event)
-        self._advance(seq)
-
-    def _advance(self, seq: int) -> None:
-        self.applied_seq = seq
-        if self._waiters:
-            ready = [w for w in self._waiters if w[0] <= seq]
-            self._waiters = [w for w in self._waiters if w[0] > seq]
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(None)
-
-    async def caught_up(self, seq: int, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Wait until every outcome up to `seq` is applied; False on timeout."""
-        if self.applied_seq >= seq:
-            return True
-        future = asyncio.get_running_loop().create_future()
-        entry = (seq, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -433,56 +401,3 @@ class Usage:
         for call in self.in_flight.values():
             counts[call.instrument_id] = counts.get(call.instrument_id, 0) + 1
         return counts
-
-    # -- running against a market service -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def following(self, market: MarketService) -> AsyncIterator[Usage]:
-        """Backfill from the store, then follow the feed until the context exits."""
-        subscription = await self._catch_up(market)
-        task = asyncio.create_task(self._follow(market, subscription), name="usage")
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _catch_up(self, market: MarketService) -> Subscription:
-        # Subscribe, then read committed_seq, with no await between (see market_data).
-        subscription = market.subscribe()
-        upto = market.sequencer.committed_seq
-        if upto > self.applied_seq:
-            events = await asyncio.to_thread(_load_events, market.store, self.applied_seq, upto)
-            for event in events:
-                self.apply_event(event)
-            self._advance(upto)
-        return subscription
-
-    async def _follow(self, market: MarketService, subscription: Subscription) -> None:
-        while True:
-            try:
-                async with subscription:
-                    async for outcome in subscription:
-                        self.apply_outcome(outcome.seq, outcome.events)
-                return  # the feed closed: the market is stopping
-            except SubscriberDropped:
-                log.warning("usage fell behind the feed; catching up from the store")
-                subscription = await self._catch_up(market)
-            except Exception:
-                log.exception("usage stopped following the feed")
-                raise
-
-
-_WANTED = (LotCreated, TokensCommitted, CallSettled, TokensForfeited)
-
-
-def _load_events(store: Store, after_seq: int, upto_seq: int) -> list[object]:
-    """The usage events of commands in (after_seq, upto_seq]."""
-    events: list[object] = []
-    for _, event in store.load_events(after_seq):
-        if event.seq > upto_seq:
-            break  # committed after the subscription began: the feed carries it
-        if type(event) in _WANTED:
-            events.append(event)
-    return events
