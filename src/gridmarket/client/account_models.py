@@ -6,6 +6,11 @@ answer in more than one documented shape; each `parse` takes the alternatives th
 lists (`id` for `transfer_id`, a body with or without the `data` envelope for transfers).
 Balances are `Decimal` (USD, or units that consumption may split to the token); quantities of
 whole units are `int`.
+
+A balance row's `account_id` is the id to fetch that row by (`trading_account(id)`,
+`consumption_account(id)`): the row's `id` when the server sends one (Gridmarket sends
+`id` = `<owner>:trading:<instrument>` and `account_id` = the owner), else its `account_id`.
+`owner_id` is the account that holds the row (`user_id`, else `account_id`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class TradingAccount:
     """A trading balance: one instrument's units, or USD (`currency` set) for the cash row."""
 
     account_id: str
+    owner_id: str | None
     instrument_id: str
     currency: str | None
     total_balance: Decimal
@@ -37,7 +43,8 @@ class TradingAccount:
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "trading account")
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
+            owner_id=f.opt_text("user_id", "account_id"),
             instrument_id=f.text("instrument_id", "currency"),
             currency=f.opt_text("currency"),
             total_balance=f.dec("total_balance"),
@@ -56,6 +63,7 @@ class ConsumptionAccount:
     """Units of one instrument held for inference, in units (6 decimals: exact to the token)."""
 
     account_id: str
+    owner_id: str | None
     instrument_id: str
     status: str | None
     total_balance: Decimal
@@ -69,7 +77,8 @@ class ConsumptionAccount:
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "consumption account")
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
+            owner_id=f.opt_text("user_id", "account_id"),
             instrument_id=f.text("instrument_id"),
             status=f.opt_text("status"),
             total_balance=f.dec("total_balance"),
@@ -83,7 +92,8 @@ class ConsumptionAccount:
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
-    """The answer to a transfer: `{"status", "transfer_id"}`, bare or in `data` (§2)."""
+    """The answer to a transfer: `{"status", "transfer_id"}`, bare or in `data` (§2); a field
+    missing at the top level is read from `data` (Gridmarket sends both)."""
 
     transfer_id: str
     status: str | None
@@ -92,15 +102,19 @@ class TransferResult:
 
     @classmethod
     def parse(cls, body: object) -> Self:
-        f = Fields(body, "transfer")
-        inner = f.sub("data")
-        if inner is not None and not f.present("transfer_id"):
-            f = inner
+        top = Fields(body, "transfer")
+        inner = top.sub("data") or Fields({}, "transfer.data")
+        transfer_id = (
+            top.opt_text("transfer_id")
+            or inner.opt_text("transfer_id", "id")
+            or top.text("transfer_id", "id")
+        )
+        quantity = top.opt_whole("quantity")
         return cls(
-            transfer_id=f.text("transfer_id", "id"),
-            status=f.opt_text("status"),
-            instrument_id=f.opt_text("instrument_id"),
-            quantity=f.opt_whole("quantity"),
+            transfer_id=transfer_id,
+            status=top.opt_text("status") or inner.opt_text("status"),
+            instrument_id=top.opt_text("instrument_id") or inner.opt_text("instrument_id"),
+            quantity=inner.opt_whole("quantity") if quantity is None else quantity,
         )
 
 
@@ -147,7 +161,7 @@ class IssuanceAccount:
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "issuance account")
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
             instrument_id=f.text("instrument_id"),
             instrument_symbol=f.opt_text("instrument_symbol"),
             total_issued=f.whole("total_issued"),
