@@ -80,10 +80,15 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def grid_auth(fuzz_server: Server) -> GridAuth:
-    body = {"name": "fuzzer", "mode": "advanced", "deposit_usd": "100000"}
+    # A supplier with capacity, so the supply routes answer more than 403 `not_a_supplier`.
+    body = {"name": "fuzzer", "mode": "advanced", "deposit_usd": "100000", "supplier": True}
     response = fuzz_server.admin("POST", "/v1/admin/accounts", json=body)
     assert response.status_code == 201, response.text
+    account_id = response.json()["data"]["account_id"]
     key = response.json()["data"]["signing_key"]
+    capacity = {"instrument_id": "text-prime", "capacity_tokens_per_min": 10**9}
+    path = f"/v1/admin/accounts/{account_id}/capacity"
+    assert fuzz_server.admin("POST", path, json=capacity).status_code == 200
     return GridAuth(Signer(base64.b64decode(key["private_key"])), fuzz_server.token)
 
 
