@@ -271,3 +271,123 @@ ISSUANCE_TRANSFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _REFUSED,
     **_SERVICE,
 }
+
+
+# -- self-service writes (api.self_service): bodies and statuses; answers built there ------------
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """`openapi_extra` declaring a required JSON body of this (self-contained) schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+USD_TEXT = {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$", "examples": ["12.50"]}
+_NULLABLE_USD = {"anyOf": [USD_TEXT, {"type": "null"}]}
+
+API_KEY_BODY = json_body(
+    _object(
+        {
+            "api_key": _object(
+                {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "expires_at": {
+                        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]
+                    },
+                    "spend_cap_tokens": {
+                        "anyOf": [
+                            {"type": "integer", "minimum": 1},
+                            {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+                            {"type": "null"},
+                        ]
+                    },
+                },
+                ("name",),
+            )
+        },
+        ("api_key",),
+    ),
+    "A new consumption key: a name, an optional expiry (ISO 8601 with a zone), a spend cap.",
+)
+SIGNING_KEY_BODY = json_body(
+    _object(
+        {
+            "signing_key": _object(
+                {
+                    "label": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "public_key": {"type": "string", "description": "Base64 Ed25519 key."},
+                },
+                ("label", "public_key"),
+            )
+        },
+        ("signing_key",),
+    ),
+    "A public Ed25519 key (standard base64 of the 32 raw bytes) to register, and its label.",
+)
+ACCOUNT_MODE_BODY = json_body(
+    _object({"mode": {"type": "string", "enum": ["easy", "advanced"]}}, ("mode",)),
+    "The account mode to switch to.",
+)
+AUTO_RELOAD_BODY = json_body(
+    {
+        **_object(
+            {
+                "enabled": {"type": "boolean"},
+                "threshold": _NULLABLE_USD,
+                "amount": _NULLABLE_USD,
+                "monthly_limit": _NULLABLE_USD,
+            }
+        ),
+        "minProperties": 1,
+    },
+    "Any of the Auto-Reload settings (USD amounts as decimal strings).",
+)
+AUTO_TRANSFER_BODY = json_body(
+    {
+        "oneOf": [
+            _object({"auto_transfer_enabled": {"type": "boolean"}}, ("auto_transfer_enabled",)),
+            _object({"auto_transfer_override": {"type": "null"}}, ("auto_transfer_override",)),
+        ]
+    },
+    "Auto-transfer on or off, or `auto_transfer_override: null` to follow the account mode.",
+)
+AUTO_BUY_BODY = json_body(
+    {
+        "oneOf": [
+            _object({"auto_buy_enabled": {"type": "boolean"}}, ("auto_buy_enabled",)),
+            _object({"auto_top_up_enabled": {"type": "boolean"}}, ("auto_top_up_enabled",)),
+        ]
+    },
+    "Auto-buy on or off (`auto_top_up_enabled` is The Grid's name for it).",
+)
+AMOUNT_BODY = json_body(
+    _object({"amount_usd": USD_TEXT}, ("amount_usd",)), "The amount, USD as a decimal string."
+)
+
+
+def self_service(ok: int, description: str, *extra: int) -> dict[int | str, dict[str, Any]]:
+    """The statuses of a self-service write: its success, 422, and `extra` error statuses."""
+    statuses: dict[int | str, dict[str, Any]] = {
+        ok: {"description": description},
+        422: error("A bad body, or a refusal (its reason is the code)."),
+        **_SERVICE,
+    }
+    for status in extra:
+        statuses[status] = error(
+            {403: "Not allowed for this account.", 404: "Not found.", 409: "A conflict."}[status]
+        )
+    return statuses
