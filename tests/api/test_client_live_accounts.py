@@ -190,6 +190,8 @@ def test_transfer_to_consumption_and_its_history(world: World, traded: Traded) -
         (consumption,) = buyer.consumption_accounts()
         assert consumption.instrument_id == MARKET
         assert consumption.available_balance == 3 * TOKENS_PER_UNIT
+        assert consumption.balance_unit == "tokens"
+        assert consumption.available_tokens == 3 * TOKENS_PER_UNIT
         one = buyer.consumption_account(consumption.account_id)
         assert one.total_balance == 3 * TOKENS_PER_UNIT
         rows = {row.instrument_id: row for row in buyer.trading_accounts()}

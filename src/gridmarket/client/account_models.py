@@ -60,12 +60,16 @@ class TradingAccount:
 
 @dataclass(frozen=True, slots=True)
 class ConsumptionAccount:
-    """Units of one instrument held for inference, in units (6 decimals: exact to the token)."""
+    """One instrument held for inference. The balances are in the server's `balance_unit`:
+    Gridmarket says `"tokens"` (1 unit = 1,000,000 tokens); a server that sends no unit may
+    count in units with up to 6 decimals. `available_tokens` is the available balance in
+    tokens: the server's `available_tokens`, else `available_balance` when it is in tokens."""
 
     account_id: str
     owner_id: str | None
     instrument_id: str
     status: str | None
+    balance_unit: str | None
     total_balance: Decimal
     available_balance: Decimal
     committed_balance: Decimal | None
@@ -76,15 +80,21 @@ class ConsumptionAccount:
     @classmethod
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "consumption account")
+        unit = f.opt_text("balance_unit")
+        available = f.dec("available_balance")
+        tokens = f.opt_whole("available_tokens", "available_balance_tokens")
+        if tokens is None and unit == "tokens" and available == available.to_integral_value():
+            tokens = int(available)
         return cls(
             account_id=f.text("id", "account_id"),
             owner_id=f.opt_text("user_id", "account_id"),
             instrument_id=f.text("instrument_id"),
             status=f.opt_text("status"),
+            balance_unit=unit,
             total_balance=f.dec("total_balance"),
-            available_balance=f.dec("available_balance"),
+            available_balance=available,
             committed_balance=f.opt_dec("committed_balance"),
-            available_tokens=f.opt_whole("available_tokens", "available_balance_tokens"),
+            available_tokens=tokens,
             created_at=f.opt_text("created_at"),
             updated_at=f.opt_text("updated_at"),
         )
