@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import params, wire
+from gridmarket.api import write_docs as docs
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedRoute
 from gridmarket.core.accounts import Account, Lot
@@ -360,7 +361,12 @@ def moved(events: list[Any], seq: int, ts_ms: int, trigger: str) -> TransferReco
     return None
 
 
-@router.post("/transfers/trading-to-consumption", response_model=None)
+@router.post(
+    "/transfers/trading-to-consumption",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UnitsBody),
+    responses=docs.TRANSFER_RESPONSES,
+)
 async def trading_to_consumption(request: Request, signed: Signed) -> Response:
     try:
         market = params.market(request)
@@ -379,7 +385,12 @@ async def trading_to_consumption(request: Request, signed: Signed) -> Response:
         return problem.response()
 
 
-@router.post("/transfers/consumption-to-trading", response_model=None)
+@router.post(
+    "/transfers/consumption-to-trading",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UnitsBody),
+    responses={422: docs.TRANSFER_RESPONSES[422]},
+)
 async def consumption_to_trading(request: Request, signed: Signed) -> Response:
     """Always refused by the core: tokens in consumption cannot go back to be resold."""
     try:

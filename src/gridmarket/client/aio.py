@@ -59,6 +59,7 @@ from gridmarket.client.market_models import (
     Ticker,
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
+from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
 from gridmarket.client.sync import DEFAULT_MAX_PAGES
 from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
@@ -456,3 +457,48 @@ class AsyncClient:
                 limit=limit,
             )
         )
+
+    # -- self-service ---------------------------------------------------------------------------
+
+    async def instrument_by_symbol(self, symbol: str) -> Instrument:
+        return await self.call(calls.instrument_by_symbol(symbol))
+
+    async def api_keys(self) -> list[ApiKey]:
+        return await self.call(calls.api_keys())
+
+    async def create_api_key(
+        self, name: str, *, expires_at: str | None = None, spend_cap_tokens: int | None = None
+    ) -> ApiKey:
+        return await self.call(
+            calls.create_api_key(name, expires_at=expires_at, spend_cap_tokens=spend_cap_tokens)
+        )
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        return await self.call(calls.revoke_api_key(key_id))
+
+    async def signing_keys(self) -> list[SigningKey]:
+        return await self.call(calls.signing_keys())
+
+    async def add_signing_key(self, label: str, public_key: str) -> SigningKey:
+        return await self.call(calls.add_signing_key(label, public_key))
+
+    async def revoke_signing_key(self, key_ref: str) -> None:
+        return await self.call(calls.revoke_signing_key(key_ref))
+
+    async def settings(self) -> AccountSettings:
+        return await self.call(calls.settings())
+
+    async def set_account_mode(self, mode: str) -> None:
+        return await self.call(calls.set_account_mode(mode))
+
+    async def set_auto_transfer(self, enabled: bool) -> AccountSettings:
+        return await self.call(calls.set_auto_transfer(enabled))
+
+    async def set_auto_buy(self, enabled: bool) -> AccountSettings:
+        return await self.call(calls.set_auto_buy(enabled))
+
+    async def withdraw(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return await self.call(calls.withdraw(amount_usd))
+
+    async def payout(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return await self.call(calls.payout(amount_usd))

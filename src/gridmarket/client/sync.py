@@ -58,6 +58,7 @@ from gridmarket.client.market_models import (
     Ticker,
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
+from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
 from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
 T = TypeVar("T")
@@ -451,3 +452,48 @@ class Client:
                 limit=limit,
             )
         )
+
+    # -- self-service ---------------------------------------------------------------------------
+
+    def instrument_by_symbol(self, symbol: str) -> Instrument:
+        return self.call(calls.instrument_by_symbol(symbol))
+
+    def api_keys(self) -> list[ApiKey]:
+        return self.call(calls.api_keys())
+
+    def create_api_key(
+        self, name: str, *, expires_at: str | None = None, spend_cap_tokens: int | None = None
+    ) -> ApiKey:
+        return self.call(
+            calls.create_api_key(name, expires_at=expires_at, spend_cap_tokens=spend_cap_tokens)
+        )
+
+    def revoke_api_key(self, key_id: str) -> None:
+        return self.call(calls.revoke_api_key(key_id))
+
+    def signing_keys(self) -> list[SigningKey]:
+        return self.call(calls.signing_keys())
+
+    def add_signing_key(self, label: str, public_key: str) -> SigningKey:
+        return self.call(calls.add_signing_key(label, public_key))
+
+    def revoke_signing_key(self, key_ref: str) -> None:
+        return self.call(calls.revoke_signing_key(key_ref))
+
+    def settings(self) -> AccountSettings:
+        return self.call(calls.settings())
+
+    def set_account_mode(self, mode: str) -> None:
+        return self.call(calls.set_account_mode(mode))
+
+    def set_auto_transfer(self, enabled: bool) -> AccountSettings:
+        return self.call(calls.set_auto_transfer(enabled))
+
+    def set_auto_buy(self, enabled: bool) -> AccountSettings:
+        return self.call(calls.set_auto_buy(enabled))
+
+    def withdraw(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return self.call(calls.withdraw(amount_usd))
+
+    def payout(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return self.call(calls.payout(amount_usd))
