@@ -1,12 +1,17 @@
 """The signed Trading API over real HTTP: orders/s and latency against a real `gridmarket serve`.
 
-    .venv/bin/python bench/trading_http.py [--orders 2000] [--clients 8] [--server-env K=V ...]
+    .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 32]
+        [--load-processes 1] [--plain-server] [--server-env K=V ...]
 
 A fresh data dir (SQLite, synchronous=FULL, in a temporary directory) and a real server in a
-subprocess (`python -m gridmarket serve`, its log in the temporary directory). Clients are
-`httpx.AsyncClient`s with one keep-alive connection each, all in this process, signing every
-request the way The Grid's client does (`gridmarket.auth.signing`: Ed25519 over timestamp +
-method + path + body, a fresh timestamp per request).
+subprocess (`python -m gridmarket serve`, its log in the temporary directory; `--plain-server`
+forces uvicorn's pure-Python asyncio loop and h11 parser, for comparison). The load runs in
+separate processes (`--load-processes`, `bench/http_load.py`), over `--connections` keep-alive
+connections in all, each sending its next request when the previous answer has arrived, with
+lean HTTP/1.1 over asyncio streams: requests are pre-encoded bytes, signed just before the
+phase starts the way The Grid's client signs (`gridmarket.auth.signing`: Ed25519 over timestamp
++ method + path + body, the timestamp of signing; a request whose signature is 20 s old when
+its turn comes is signed again). Latency is per request, write to last byte of the answer.
 
 Accounts, all over HTTP as an operator and a supplier would open them. Half the clients are
 buyers, opened through the admin API with a USD deposit. The other half are sellers: opened
@@ -24,20 +29,21 @@ Phases, each with the same clients, connections and request count (`--orders`, s
    trade and the book stays small. Every order carries a unique client_order_id (two equal
    bodies signed in the same second would otherwise be the same signature: a replay).
 
-Printed: requests/s, p50 and p99 latency per phase, the ratio orders/s ÷ health/s, the refusals
-by status (429s are counted: if rate limits are on, raise them with `--server-env`; by default
-the bench sets the rate-limit settings the rate-limit work names to 1,000,000, which a server
-without rate limits ignores), and the trades made (from GET /v1/markets/{id}/stats). The last
-line is one JSON object with every figure. The clients share the machine's cores with the
-server: on a small VM the figures are a floor, not the server's ceiling.
+Printed: requests/s, p50 and p99 latency per phase, the CPU the server process used (from
+/proc/PID/stat: % of one core, and microseconds per request) and the load processes used, the
+ratio orders/s ÷ health/s, the refusals by status (429s are counted; by default the bench sets
+the rate limits to 1,000,000), and the trades made (from GET /v1/markets/{id}/stats). The
+last line is one JSON object with every figure. The load processes share the machine's cores
+with the server: on a small VM the figures are a floor, not the server's ceiling; the server's
+CPU per request says how far one process could go on a core of its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -45,11 +51,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
 
+import http_load  # bench/http_load.py, next to this script
 from gridmarket.auth.signing import Signer
 
 MARKET = "text-prime"
@@ -67,17 +76,15 @@ RATE_LIMITS_OFF = {
 }
 
 
-class Client(NamedTuple):
-    name: str
-    side: str
-    signer: Signer
-
-
 class Phase(NamedTuple):
     name: str
     seconds: float
     latencies_s: list[float]
     statuses: dict[int, int]
+    server_cpu_s: float
+    load_cpu_s: float
+    prepare_cpu_s: float
+    resigned: int
 
     @property
     def per_second(self) -> float:
@@ -85,12 +92,19 @@ class Phase(NamedTuple):
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_s)
+        n = len(ordered)
         return {
-            "requests": len(ordered),
+            "requests": n,
             "per_second": round(self.per_second, 1),
             "p50_ms": round(statistics.median(ordered) * 1_000, 2),
-            "p99_ms": round(ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] * 1_000, 2),
+            "p99_ms": round(ordered[min(n - 1, n * 99 // 100)] * 1_000, 2),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "server_cpu_pct": round(100 * self.server_cpu_s / self.seconds, 1),
+            "server_cpu_us_per_request": round(1e6 * self.server_cpu_s / n, 1),
+            "load_cpu_pct": round(100 * self.load_cpu_s / self.seconds, 1),
+            "load_cpu_us_per_request": round(1e6 * self.load_cpu_s / n, 1),
+            "presign_cpu_s": round(self.prepare_cpu_s, 3),
+            "resigned": self.resigned,
         }
 
 
@@ -104,13 +118,25 @@ def free_port() -> int:
         return port
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+#: `--plain-server`: `gridmarket serve` forced onto asyncio's loop and h11, uvicorn's pure-Python
+#: stack, for comparison with uvloop + httptools.
+PLAIN_SERVER = (
+    "import uvicorn; run = uvicorn.run; "
+    "uvicorn.run = lambda *a, **k: run(*a, **{**k, 'loop': 'asyncio', 'http': 'h11'}); "
+    "from gridmarket.cli import app; app()"
+)
+
+
+def start_server(
+    data_dir: Path, extra_env: dict[str, str], plain: bool
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     dropped = ("GRIDMARKET_HOME", "GRIDMARKET_DATABASE_URL", "GRIDMARKET_SERVER")
     env = {k: v for k, v in os.environ.items() if k not in dropped} | RATE_LIMITS_OFF | extra_env
     log = (data_dir.parent / "server.log").open("ab")
-    command = [sys.executable, "-m", "gridmarket", "serve", "--port", str(port)]
+    launcher = ["-c", PLAIN_SERVER] if plain else ["-m", "gridmarket"]
+    command = [sys.executable, *launcher, "serve", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -174,63 +200,80 @@ def open_sellers(url: str, token: str, count: int, units_each: int) -> list[str]
 # -- load ---------------------------------------------------------------------------------------
 
 
-def _order_body(client: Client, k: int) -> bytes:
-    body = {
-        "market_id": MARKET,
-        "side": client.side,
-        "type": "limit",
-        "quantity": "1",
-        "price": PRICE,
-        "time_in_force": "gtc",
-        "client_order_id": f"{client.name}-{k}",
-    }
-    return json.dumps(body).encode()
-
-
-async def _one(http: httpx.AsyncClient, phase: str, client: Client, k: int) -> int:
-    if phase.startswith("health"):
-        response = await http.get("/v1/health")
-    elif phase == "me":
-        headers = client.signer.sign_request("GET", "/v1/me", b"", int(time.time()))
-        response = await http.get("/v1/me", headers=headers)
-    else:
-        raw = _order_body(client, k)
-        headers = client.signer.sign_request("POST", "/v1/orders", raw, int(time.time()))
-        headers["Content-Type"] = "application/json"
-        response = await http.post("/v1/orders", content=raw, headers=headers)
-    return response.status_code
-
-
-async def run_phase(
-    name: str, clients: list[Client], https: list[httpx.AsyncClient], counts: list[int]
-) -> Phase:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def drive(client: Client, http: httpx.AsyncClient, count: int) -> None:
-        for k in range(count):
-            started = time.perf_counter()
-            status = await _one(http, name, client, k)
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(drive(c, h, n) for c, h, n in zip(clients, https, counts, strict=True)))
-    return Phase(name, time.perf_counter() - started, latencies, statuses)
-
-
-async def run(url: str, clients: list[Client], orders: int) -> list[Phase]:
-    share, extra = divmod(orders, len(clients))
-    counts = [share + (1 if i < extra else 0) for i in range(len(clients))]
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    https = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30) for _ in clients]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux); 0 elsewhere."""
     try:
-        await run_phase("health", clients, https, [20] * len(clients))  # warm-up
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Loaders:
+    """The load processes (`http_load.worker`), each with its share of the keys."""
+
+    def __init__(self, url: str, keys: list[dict[str, str]], processes: int) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for i in range(processes):
+            ours, theirs = context.Pipe()
+            spec = {
+                "host": host,
+                "port": int(port),
+                "keys": keys[i::processes],
+                "market": MARKET,
+                "price": PRICE,
+            }
+            process = context.Process(target=http_load.worker, args=(theirs, spec), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def phase(self, name: str, requests: int, connections: int, server_pid: int) -> Phase:
+        n = len(self.pipes)
+        for i, pipe in enumerate(self.pipes):
+            pipe.send(("prepare", (name, requests // n + (1 if i < requests % n else 0))))
+        prepare_cpu = sum(pipe.recv()[1] for pipe in self.pipes)
+        server_cpu = cpu_seconds(server_pid)
+        for i, pipe in enumerate(self.pipes):
+            pipe.send(("go", connections // n + (1 if i < connections % n else 0)))
+        results = [pipe.recv()[1] for pipe in self.pipes]
+        server_cpu = cpu_seconds(server_pid) - server_cpu
+        statuses: dict[int, int] = {}
+        for result in results:
+            for status, count in result["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + count
+        seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
+        return Phase(
+            name,
+            seconds,
+            [latency for r in results for latency in r["latencies_s"]],
+            statuses,
+            server_cpu,
+            sum(r["cpu_s"] for r in results),
+            prepare_cpu,
+            sum(r["resigned"] for r in results),
+        )
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(("stop", None))
+        for process in self.processes:
+            process.join(timeout=10)
+
+
+def run(
+    url: str, keys: list[dict[str, str]], args: argparse.Namespace, server_pid: int
+) -> list[Phase]:
+    loaders = Loaders(url, keys, args.load_processes)
+    try:
+        loaders.phase("health_warmup", 200, args.connections, server_pid)
         names = ("health", "me", "orders", "health_after")
-        return [await run_phase(name, clients, https, counts) for name in names]
+        return [loaders.phase(n, args.orders, args.connections, server_pid) for n in names]
     finally:
-        for http in https:
-            await http.aclose()
+        loaders.close()
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -238,47 +281,60 @@ async def run(url: str, clients: list[Client], orders: int) -> list[Phase]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--orders", type=int, default=2_000, help="requests per phase")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent signed clients")
+    parser.add_argument("--orders", type=int, default=6_000, help="requests per phase")
+    parser.add_argument("--clients", type=int, default=8, help="signing keys (accounts)")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
+    parser.add_argument("--load-processes", type=int, default=1, help="load processes")
+    parser.add_argument("--plain-server", action="store_true", help="server on asyncio + h11")
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="server env"
     )
     args = parser.parse_args()
-    if args.orders < 1 or args.clients < 2:
-        parser.error("--orders must be at least 1 and --clients at least 2")
+    if args.orders < 1 or args.clients < 2 or args.connections < 1:
+        parser.error("--orders and --connections must be at least 1, --clients at least 2")
+    if not 1 <= args.load_processes <= args.clients:
+        parser.error("--load-processes must be between 1 and --clients")
     extra_env = dict(item.split("=", 1) for item in args.server_env)
     sellers_n = args.clients // 2
     buyers_n = args.clients - sellers_n
-    per_client = -(-args.orders // args.clients)
+    # Room for an uneven split of keys over load processes.
+    per_client = 2 * -(-args.orders // args.clients) + 1
 
     with tempfile.TemporaryDirectory(prefix="gm-bench-http-") as tmp:
         data_dir = Path(tmp) / "home"
         data_dir.mkdir()
-        process, url = start_server(data_dir, extra_env)
+        process, url = start_server(data_dir, extra_env, args.plain_server)
         try:
             token = (data_dir / "operator-token").read_text().strip()
             seller_keys = open_sellers(url, token, sellers_n, per_client)
             buyer_keys = open_buyers(url, token, buyers_n, deposit_usd=2 * per_client + 100)
-            clients = [
-                Client(f"s{i}", "sell", Signer(base64.b64decode(k)))
-                for i, k in enumerate(seller_keys)
-            ] + [
-                Client(f"b{i}", "buy", Signer(base64.b64decode(k)))
-                for i, k in enumerate(buyer_keys)
-            ]
-            phases = asyncio.run(run(url, clients, args.orders))
+            keys = [
+                {"name": f"s{i}", "side": "sell", "key": k} for i, k in enumerate(seller_keys)
+            ] + [{"name": f"b{i}", "side": "buy", "key": k} for i, k in enumerate(buyer_keys)]
+            phases = run(url, keys, args, process.pid)
             stats = httpx.get(f"{url}/v1/markets/{MARKET}/stats", timeout=10).json()["data"]
         finally:
             process.terminate()
             process.wait(timeout=30)
 
-    report: dict[str, Any] = {"requests_per_phase": args.orders, "clients": args.clients}
+    report: dict[str, Any] = {
+        "requests_per_phase": args.orders,
+        "clients": args.clients,
+        "connections": args.connections,
+        "load_processes": args.load_processes,
+        "server": "asyncio+h11" if args.plain_server else "default (uvloop+httptools if present)",
+        "cpus": os.cpu_count(),
+    }
     for phase in phases:
         summary = phase.summary()
         report[phase.name] = summary
         print(
-            f"{phase.name:>12}: {summary['per_second']:>8.1f} req/s  p50 {summary['p50_ms']:.2f} ms"
-            f"  p99 {summary['p99_ms']:.2f} ms  statuses {summary['statuses']}"
+            f"{phase.name:>12}: {summary['per_second']:>8.1f} req/s"
+            f"  p50 {summary['p50_ms']:6.2f} ms  p99 {summary['p99_ms']:6.2f} ms"
+            f"  server CPU {summary['server_cpu_pct']:5.1f}%"
+            f" ({summary['server_cpu_us_per_request']:.0f} us/req)"
+            f"  load CPU {summary['load_cpu_pct']:5.1f}%"
+            f" ({summary['load_cpu_us_per_request']:.0f} us/req)  {summary['statuses']}"
         )
     health, me, placed, health_after = phases
     baseline = (health.per_second + health_after.per_second) / 2
@@ -289,7 +345,7 @@ def main() -> None:
     print(
         f"orders/s ÷ mean health req/s = {report['orders_over_health']:.3f};"
         f" ÷ signed GET /v1/me req/s = {report['orders_over_signed_read']:.3f};"
-        f" trades made: {report['trades']}"
+        f" trades made: {report['trades']}; re-signed: {placed.resigned}"
     )
     print(json.dumps(report))
 
