@@ -1,7 +1,7 @@
 """The signed Trading API over real HTTP: orders/s and latency against a real `gridmarket serve`.
 
     .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 32]
-        [--load-processes 1] [--plain-server] [--server-env K=V ...]
+        [--load-processes 1] [--plain-server] [--server-env K=V ...] [--server-python-args ARGS]
 
 A fresh data dir (SQLite, synchronous=FULL, in a temporary directory) and a real server in a
 subprocess (`python -m gridmarket serve`, its log in the temporary directory; `--plain-server`
@@ -128,7 +128,7 @@ PLAIN_SERVER = (
 
 
 def start_server(
-    data_dir: Path, extra_env: dict[str, str], plain: bool
+    data_dir: Path, extra_env: dict[str, str], plain: bool, python_args: list[str]
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -136,7 +136,7 @@ def start_server(
     env = {k: v for k, v in os.environ.items() if k not in dropped} | RATE_LIMITS_OFF | extra_env
     log = (data_dir.parent / "server.log").open("ab")
     launcher = ["-c", PLAIN_SERVER] if plain else ["-m", "gridmarket"]
-    command = [sys.executable, *launcher, "serve", "--port", str(port)]
+    command = [sys.executable, *python_args, *launcher, "serve", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -287,6 +287,12 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1, help="load processes")
     parser.add_argument("--plain-server", action="store_true", help="server on asyncio + h11")
     parser.add_argument(
+        "--server-python-args",
+        default="",
+        metavar="ARGS",
+        help="before the server's module, e.g. '-m cProfile -o server.prof' (profiles it)",
+    )
+    parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="server env"
     )
     args = parser.parse_args()
@@ -303,7 +309,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gm-bench-http-") as tmp:
         data_dir = Path(tmp) / "home"
         data_dir.mkdir()
-        process, url = start_server(data_dir, extra_env, args.plain_server)
+        process, url = start_server(
+            data_dir, extra_env, args.plain_server, args.server_python_args.split()
+        )
         try:
             token = (data_dir / "operator-token").read_text().strip()
             seller_keys = open_sellers(url, token, sellers_n, per_client)
