@@ -69,11 +69,12 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from gridmarket.api import listing, wire
+from gridmarket.api import listing, ratelimit, wire
 from gridmarket.api import write_docs as docs
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
@@ -114,6 +115,7 @@ BODY_KEYS = frozenset(
 _QUANTITY_TEXT = re.compile(r"[1-9][0-9]{0,11}")
 _PRICE_TEXT = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,18})?")
 _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
+_ENCODER = msgspec.json.Encoder()
 UPDATE_KEYS = frozenset({"price", "quantity", "stop_price", "time_in_force"})
 CURSOR_PREFIX = "o"
 #: Statuses that select the open orders (The Grid's client counts both as non-terminal).
@@ -160,6 +162,11 @@ def order_json(order: Order) -> dict[str, Any]:
     price = None if order.price_usd_micros is None else wire.usd(order.price_usd_micros)
     average = _average_price(order)
     terminal = not order.is_open
+    # One conversion per distinct instant: a fresh order's times are all the same moment.
+    created_at = wire.timestamp(order.created_ms)
+    updated_at = (
+        created_at if order.updated_ms == order.created_ms else wire.timestamp(order.updated_ms)
+    )
     return {
         "order_id": str(order.order_id),
         "id": str(order.order_id),
@@ -179,11 +186,17 @@ def order_json(order: Order) -> dict[str, Any]:
         "client_order_id": order.client_order_id,
         "post_only": order.post_only,
         "closure_reason": order.closure_reason,
-        "closed_at": wire.timestamp(order.updated_ms) if terminal else None,
-        "submitted_at": wire.timestamp(order.created_ms),
-        "created_at": wire.timestamp(order.created_ms),
-        "updated_at": wire.timestamp(order.updated_ms),
+        "closed_at": updated_at if terminal else None,
+        "submitted_at": created_at,
+        "created_at": created_at,
+        "updated_at": updated_at,
     }
+
+
+def _order_response(order: Order, status_code: int) -> Response:
+    """`{"data": Order}`: the bytes JSONResponse would send, encoded by msgspec (faster)."""
+    content = _ENCODER.encode({"data": order_json(order)})
+    return Response(content, status_code, media_type="application/json")
 
 
 def _own_order(exchange: Exchange, account_id: AccountId, raw_id: str) -> Order:
@@ -198,9 +211,9 @@ def _own_order(exchange: Exchange, account_id: AccountId, raw_id: str) -> Order:
 # -- placing ------------------------------------------------------------------------------------
 
 
-def _parse_body(raw: bytes) -> dict[str, Any]:
+def _parse_body(request: Request, raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = ratelimit.json_body(request, raw)
     except (ValueError, UnicodeDecodeError):
         raise Problem(422, "validation_error", "body: must be a JSON object") from None
     if not isinstance(body, dict):
@@ -300,14 +313,14 @@ async def place_order(request: Request, signed: Signed) -> Response:
     try:
         market = _market(request)
         _may_trade(signed)
-        command = _place_command(signed.account_id, _parse_body(await request.body()))
+        command = _place_command(signed.account_id, _parse_body(request, await request.body()))
         outcome = await market.submit(command)
         orders = market.sequencer.exchange.state.orders
         for event in outcome.events:
             if isinstance(event, OrderAlreadyExists):
-                return JSONResponse({"data": order_json(orders[event.order_id])}, 200)
+                return _order_response(orders[event.order_id], 200)
             if isinstance(event, OrderAccepted):
-                return JSONResponse({"data": order_json(orders[event.order_id])}, 201)
+                return _order_response(orders[event.order_id], 201)
         reason = _rejection(outcome) or "rejected"
         raise Problem(422, reason, f"order refused: {reason}")
     except Problem as problem:

@@ -39,6 +39,7 @@ from gridmarket.auth.ratelimit import Decision, Rate, RateLimiter, RateLimiterCo
 from gridmarket.settings import RateLimits, Settings
 
 SCOPE_KEY = "gridmarket.ratelimit"
+_JSON_BODY_KEY = "gridmarket.json_body"
 ORDER_WINDOW_S = 60
 _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
 _ORDER_PLACEMENTS = frozenset({("POST", "/v1/orders"), ("PUT", "/v1/orders/{order_id}")})
@@ -100,7 +101,7 @@ def _order_market(request: Request, body: bytes) -> str | None:
     exchange = getattr(getattr(request.app.state.market, "sequencer", None), "exchange", None)
     if exchange is None:
         return None
-    market_id = _body_market(body)
+    market_id = _body_market(request, body)
     if market_id is None and "order_id" in request.path_params:
         # Cancel-replace without a market_id: the market of the order it replaces.
         raw = str(request.path_params["order_id"])
@@ -110,9 +111,22 @@ def _order_market(request: Request, body: bytes) -> str | None:
     return market_id if market_id in exchange.state.instruments else None
 
 
-def _body_market(body: bytes) -> str | None:
+def json_body(request: Request, body: bytes) -> Any:
+    """`body` parsed as JSON, once per request (kept in the scope for the route to reuse).
+
+    Raises what `json.loads` raises; a failed parse is not kept, so the route sees the same.
+    """
+    cached = request.scope.get(_JSON_BODY_KEY)
+    if cached is not None and cached[0] is body:
+        return cached[1]
+    parsed = json.loads(body)
+    request.scope[_JSON_BODY_KEY] = (body, parsed)
+    return parsed
+
+
+def _body_market(request: Request, body: bytes) -> str | None:
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = json_body(request, body)
     except (ValueError, UnicodeDecodeError):
         return None
     value = parsed.get("market_id") if isinstance(parsed, dict) else None
