@@ -1,11 +1,13 @@
 """The signed Trading API over real HTTP: orders/s and latency against a real `gridmarket serve`.
 
     .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 32]
-        [--load-processes 1] [--plain-server] [--server-env K=V ...] [--server-python-args ARGS]
+        [--load-processes 1] [--plain-server] [--serve-arg=--no-access-log] [--uvicorn KEY=JSON]
+        [--server-env K=V ...] [--server-python-args ARGS]
 
 A fresh data dir (SQLite, synchronous=FULL, in a temporary directory) and a real server in a
 subprocess (`python -m gridmarket serve`, its log in the temporary directory; `--plain-server`
-forces uvicorn's pure-Python asyncio loop and h11 parser, for comparison). The load runs in
+forces uvicorn's pure-Python asyncio loop and h11 parser, `--uvicorn KEY=JSON` any other
+uvicorn.run argument, e.g. `access_log=false`, for comparison). The load runs in
 separate processes (`--load-processes`, `bench/http_load.py`), over `--connections` keep-alive
 connections in all, each sending its next request when the previous answer has arrived, with
 lean HTTP/1.1 over asyncio streams: requests are pre-encoded bytes, signed just before the
@@ -118,25 +120,31 @@ def free_port() -> int:
         return port
 
 
-#: `--plain-server`: `gridmarket serve` forced onto asyncio's loop and h11, uvicorn's pure-Python
-#: stack, for comparison with uvloop + httptools.
-PLAIN_SERVER = (
-    "import uvicorn; run = uvicorn.run; "
-    "uvicorn.run = lambda *a, **k: run(*a, **{**k, 'loop': 'asyncio', 'http': 'h11'}); "
+#: The server with uvicorn.run's keyword arguments overridden (`--uvicorn`, `--plain-server`),
+#: read from GRIDMARKET_BENCH_UVICORN (JSON), for comparisons. Not a production path.
+OVERRIDDEN_SERVER = (
+    "import json, os, uvicorn; run = uvicorn.run; "
+    "extra = json.loads(os.environ['GRIDMARKET_BENCH_UVICORN']); "
+    "uvicorn.run = lambda *a, **k: run(*a, **{**k, **extra}); "
     "from gridmarket.cli import app; app()"
 )
 
 
 def start_server(
-    data_dir: Path, extra_env: dict[str, str], plain: bool, python_args: list[str]
+    data_dir: Path,
+    extra_env: dict[str, str],
+    uvicorn_options: dict[str, Any],
+    python_args: list[str],
+    serve_args: list[str],
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     dropped = ("GRIDMARKET_HOME", "GRIDMARKET_DATABASE_URL", "GRIDMARKET_SERVER")
     env = {k: v for k, v in os.environ.items() if k not in dropped} | RATE_LIMITS_OFF | extra_env
+    env["GRIDMARKET_BENCH_UVICORN"] = json.dumps(uvicorn_options)
     log = (data_dir.parent / "server.log").open("ab")
-    launcher = ["-c", PLAIN_SERVER] if plain else ["-m", "gridmarket"]
-    command = [sys.executable, *python_args, *launcher, "serve", "--port", str(port)]
+    launcher = ["-c", OVERRIDDEN_SERVER] if uvicorn_options else ["-m", "gridmarket"]
+    command = [sys.executable, *python_args, *launcher, "serve", *serve_args, "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -287,6 +295,20 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1, help="load processes")
     parser.add_argument("--plain-server", action="store_true", help="server on asyncio + h11")
     parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an argument for `gridmarket serve`, e.g. --serve-arg=--no-access-log",
+    )
+    parser.add_argument(
+        "--uvicorn",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a uvicorn.run argument, e.g. access_log=false",
+    )
+    parser.add_argument(
         "--server-python-args",
         default="",
         metavar="ARGS",
@@ -301,6 +323,9 @@ def main() -> None:
     if not 1 <= args.load_processes <= args.clients:
         parser.error("--load-processes must be between 1 and --clients")
     extra_env = dict(item.split("=", 1) for item in args.server_env)
+    uvicorn_options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.uvicorn)}
+    if args.plain_server:
+        uvicorn_options |= {"loop": "asyncio", "http": "h11"}
     sellers_n = args.clients // 2
     buyers_n = args.clients - sellers_n
     # Room for an uneven split of keys over load processes.
@@ -310,7 +335,7 @@ def main() -> None:
         data_dir = Path(tmp) / "home"
         data_dir.mkdir()
         process, url = start_server(
-            data_dir, extra_env, args.plain_server, args.server_python_args.split()
+            data_dir, extra_env, uvicorn_options, args.server_python_args.split(), args.serve_arg
         )
         try:
             token = (data_dir / "operator-token").read_text().strip()
@@ -330,7 +355,8 @@ def main() -> None:
         "clients": args.clients,
         "connections": args.connections,
         "load_processes": args.load_processes,
-        "server": "asyncio+h11" if args.plain_server else "default (uvloop+httptools if present)",
+        "uvicorn_overrides": uvicorn_options,
+        "serve_args": args.serve_arg,
         "cpus": os.cpu_count(),
     }
     for phase in phases:
