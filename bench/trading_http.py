@@ -32,7 +32,8 @@ Phases, each with the same clients, connections and request count (`--orders`, s
    bodies signed in the same second would otherwise be the same signature: a replay).
 
 Printed: requests/s, p50 and p99 latency per phase, the CPU the server process used (from
-/proc/PID/stat: % of one core, and microseconds per request) and the load processes used, the
+/proc/PID/stat: % of one core, and microseconds per request), the load processes used and the
+whole machine (/proc/stat: % of all cores busy, other tenants included), the
 ratio orders/s ÷ health/s, the refusals by status (429s are counted; by default the bench sets
 the rate limits to 1,000,000), and the trades made (from GET /v1/markets/{id}/stats). The
 last line is one JSON object with every figure. The load processes share the machine's cores
@@ -87,6 +88,7 @@ class Phase(NamedTuple):
     load_cpu_s: float
     prepare_cpu_s: float
     resigned: int
+    machine_busy_pct: float
 
     @property
     def per_second(self) -> float:
@@ -107,6 +109,7 @@ class Phase(NamedTuple):
             "load_cpu_us_per_request": round(1e6 * self.load_cpu_s / n, 1),
             "presign_cpu_s": round(self.prepare_cpu_s, 3),
             "resigned": self.resigned,
+            "machine_busy_pct": round(self.machine_busy_pct, 1),
         }
 
 
@@ -217,6 +220,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    except OSError:
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
 class Loaders:
     """The load processes (`http_load.worker`), each with its share of the keys."""
 
@@ -245,10 +259,13 @@ class Loaders:
             pipe.send(("prepare", (name, requests // n + (1 if i < requests % n else 0))))
         prepare_cpu = sum(pipe.recv()[1] for pipe in self.pipes)
         server_cpu = cpu_seconds(server_pid)
+        busy, total = machine_busy_s()
         for i, pipe in enumerate(self.pipes):
             pipe.send(("go", connections // n + (1 if i < connections % n else 0)))
         results = [pipe.recv()[1] for pipe in self.pipes]
         server_cpu = cpu_seconds(server_pid) - server_cpu
+        busy_after, total_after = machine_busy_s()
+        machine_pct = 100 * (busy_after - busy) / max(total_after - total, 1e-9)
         statuses: dict[int, int] = {}
         for result in results:
             for status, count in result["statuses"].items():
@@ -263,6 +280,7 @@ class Loaders:
             sum(r["cpu_s"] for r in results),
             prepare_cpu,
             sum(r["resigned"] for r in results),
+            machine_pct,
         )
 
     def close(self) -> None:
@@ -368,7 +386,8 @@ def main() -> None:
             f"  server CPU {summary['server_cpu_pct']:5.1f}%"
             f" ({summary['server_cpu_us_per_request']:.0f} us/req)"
             f"  load CPU {summary['load_cpu_pct']:5.1f}%"
-            f" ({summary['load_cpu_us_per_request']:.0f} us/req)  {summary['statuses']}"
+            f" ({summary['load_cpu_us_per_request']:.0f} us/req)"
+            f"  machine {summary['machine_busy_pct']:.0f}% busy  {summary['statuses']}"
         )
     health, me, placed, health_after = phases
     baseline = (health.per_second + health_after.per_second) / 2
