@@ -1,6 +1,6 @@
 """The signed Trading API over real HTTP: orders/s and latency against a real `gridmarket serve`.
 
-    .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 32]
+    .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 16]
         [--load-processes 1] [--plain-server] [--serve-arg=--no-access-log] [--uvicorn KEY=JSON]
         [--server-env K=V ...] [--server-python-args ARGS]
 
@@ -309,7 +309,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=6_000, help="requests per phase")
     parser.add_argument("--clients", type=int, default=8, help="signing keys (accounts)")
-    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections")
     parser.add_argument("--load-processes", type=int, default=1, help="load processes")
     parser.add_argument("--plain-server", action="store_true", help="server on asyncio + h11")
     parser.add_argument(
