@@ -15,6 +15,7 @@ from gridmarket.api import (
     admin_keys,
     feed,
     me,
+    openai_chat,
     orders,
     price_histories,
     self_service,
@@ -46,4 +47,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(trades.router)
     app.include_router(account_limits.router)
+    app.include_router(openai_chat.router)
     return app
