@@ -11,9 +11,9 @@
 
 Streaming answers are SSE: `data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`, no `id:` fields.
 While the first token is awaited, the response is held back for `HOLD_FIRST_CHUNK_S`, so an
-error found before it (no supplier, a refused request) still gets its own status; after that
-the stream starts with `: ping` comments every `PING_EVERY_S` until the first chunk, and an
-error is sent in-band (`data: {"error": {...}}`, no `[DONE]`), as is any failure after the
+error found before it (no supplier, a refused request) still gets its own status; after
+that the stream starts with a `: ping` comment, repeated every `PING_EVERY_S` until the first
+chunk, and an error is sent in-band (`data: {"error": {...}}`, no `[DONE]`), as is any failure after the
 first chunk. Every answer carries `x-request-id`.
 
 Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: 400 malformed
@@ -209,10 +209,9 @@ async def _events(
     first: asyncio.Future[dict[str, Any]], chunks: AsyncIterator[dict[str, Any]], request_id: str
 ) -> AsyncIterator[bytes]:
     try:
-        while not first.done():
+        while not first.done():  # the first token is late: keep the connection alive
+            yield b": ping\n\n"
             await asyncio.wait({first}, timeout=PING_EVERY_S)
-            if not first.done():
-                yield b": ping\n\n"
         try:
             yield _sse(first.result())
             async for chunk in chunks:

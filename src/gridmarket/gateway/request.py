@@ -203,7 +203,7 @@ def _messages(messages: Any) -> None:
     if not isinstance(messages, list):
         raise bad("messages must be an array", "messages")
     if not messages:
-        raise out_of_range("messages must hold at least one message", "messages")
+        raise bad("messages must hold at least one message", "messages", "empty_array")
     if len(messages) > MAX_MESSAGES:
         raise out_of_range(f"at most {MAX_MESSAGES} messages", "messages")
     for i, message in enumerate(messages):
