@@ -13,8 +13,8 @@ Streaming answers are SSE: `data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`, no `i
 While the first token is awaited, the response is held back for `HOLD_FIRST_CHUNK_S`, so an
 error found before it (no supplier, a refused request) still gets its own status; after
 that the stream starts with a `: ping` comment, repeated every `PING_EVERY_S` until the first
-chunk, and an error is sent in-band (`data: {"error": {...}}`, no `[DONE]`), as is any failure after the
-first chunk. Every answer carries `x-request-id`.
+chunk, and an error is sent in-band (`data: {"error": {...}}`, no `[DONE]`), as is any
+failure after the first chunk. Every answer carries `x-request-id`.
 
 Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: 400 malformed
 body or wrong type, 401 missing/unknown/revoked/expired key, 402 no tokens
