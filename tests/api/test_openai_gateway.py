@@ -9,6 +9,8 @@ tests read the lots back through the Trading API to check what was billed.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from gateway_harness import (
     rebind,
     spent,
 )
+from live_server import clean_env, free_port
 
 from gridmarket.gateway.tokens import TokenCounter
 from support.fake_upstream import FakeUpstream
@@ -421,3 +424,20 @@ def test_the_per_key_rate_limit_is_a_429_with_retry_after(
         assert int(limited.value.response.headers["retry-after"]) >= 1
     finally:
         server.kill()
+
+
+def test_an_endpoint_of_an_unknown_account_stops_the_start_up(tmp_path: Path) -> None:
+    entry = "text-prime=http://127.0.0.1:9/v1;account=acct_nobody"
+    command = [
+        str(Path(sys.executable).with_name("gridmarket")),
+        "serve",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "home"),
+        "--supplier",
+        entry,
+    ]
+    done = subprocess.run(command, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "acct_nobody" in done.stdout + done.stderr
