@@ -129,12 +129,14 @@ async def test_the_soonest_expiring_lot_pays_and_its_supplier_serves_until_it_ex
         seen_a, seen_b = len(a.requests), len(b.requests)
         answer = await gateway.chat(Caller("c1", "ck_1"), chat("one two"))
         assert answer["usage"]["total_tokens"] == 2 + 3
+        await gateway.wait_settled()
         assert (len(a.requests), len(b.requests)) == (seen_a + 1, seen_b)
         assert remaining(market, "c1") == [UNIT - 5, UNIT]
 
         clock.now_ms = first.expires_at_ms  # the first lot expires: it is skipped
         answer = await gateway.chat(Caller("c1", "ck_1"), chat("three four five"))
         assert answer["usage"]["total_tokens"] == 3 + 4
+        await gateway.wait_settled()
         assert (len(a.requests), len(b.requests)) == (seen_a + 1, seen_b + 1)
         assert remaining(market, "c1")[1] == UNIT - 7
     finally:
@@ -166,6 +168,7 @@ async def test_a_short_balance_asks_the_token_supply_then_commits_again(
         answer = await gateway.chat(Caller("auto", "ck_2"), chat("buy for me"))
         assert answer["choices"][0]["message"]["content"] == "echo: buy for me"
         assert len(supply.asked) == 1 and 0 < supply.asked[0] < UNIT
+        await gateway.wait_settled()
         assert remaining(market, "auto") == [UNIT - (3 + 4)]
     finally:
         await gateway.aclose()

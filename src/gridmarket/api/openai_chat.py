@@ -144,6 +144,7 @@ async def list_models(request: Request) -> Response:
     try:
         gateway = _running(request)
         await gateway.authenticate(_bearer(request))
+        instruments = gateway.instruments()
     except GatewayError as error:
         return _gateway_error(error, request_id)
     data = [
@@ -154,7 +155,7 @@ async def list_models(request: Request) -> Response:
             "owned_by": "gridmarket",
             "display_name": instrument.name,
         }
-        for instrument in gateway.instruments()
+        for instrument in instruments
     ]
     return JSONResponse({"object": "list", "data": data}, headers={"x-request-id": request_id})
 
@@ -168,7 +169,7 @@ async def chat_completions(request: Request) -> Response:
         caller = await gateway.authenticate(_bearer(request))
         try:
             body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise GatewayError(
                 "invalid_request", "invalid_json", "the request body is not valid JSON"
             ) from None
@@ -179,6 +180,9 @@ async def chat_completions(request: Request) -> Response:
         answer = await gateway.chat(caller, body, request_id=request_id)
     except GatewayError as error:
         return _gateway_error(error, request_id)
+    except Exception:  # a bug: logged, and answered in the surface's own shape
+        log.exception("request %s failed", request_id)
+        return openai_error(500, "internal_error", "internal error", request_id=request_id)
     return JSONResponse(answer, headers={"x-request-id": request_id})
 
 
@@ -222,6 +226,10 @@ async def _events(
             return
         except GatewayError as error:
             yield _sse({"error": _error_object(error.status, error.code, error.message, None)})
+            return
+        except Exception:  # a bug: logged, and in-band like any failure after the first byte
+            log.exception("request %s failed mid-stream", request_id)
+            yield _sse({"error": _error_object(500, "internal_error", "internal error", None)})
             return
         yield b"data: [DONE]\n\n"
     finally:

@@ -22,7 +22,8 @@ One call, step by step (DESIGN section 8):
    empty answer) is skipped for the next; a context-length or content error (an upstream
    4xx) is the caller's and ends the call (400). No endpoint left: 503 `no_supplier`.
    After the first chunk reached the caller, a failure is `StreamInterrupted`, never a clean end.
-5. settle (always, in a task of its own so a vanished caller cannot stop it): used = the
+5. settle (always, in a task of its own: a vanished caller cannot stop it, and the answer
+   does not wait for it): used = the
    supplier's prompt + completion tokens; when it reported none, the local counts, marked
    `usage_estimated`. Failed deliveries settle 0 (`failed`): an error, or a 200 stream with
    no tokens, no finish reason or no `[DONE]`. A caller that leaves mid-stream pays for what
@@ -35,7 +36,6 @@ the call arrived, and `system_fingerprint` = `SYSTEM_FINGERPRINT`, in every chun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -138,8 +138,7 @@ class Gateway:
     async def aclose(self) -> None:
         """Wait for pending settlements, then close the upstream connections."""
         consumption_key_revocations.unlisten(self.forget_key)
-        if self._settlements:
-            await asyncio.gather(*self._settlements, return_exceptions=True)
+        await self.wait_settled()
         await self.upstream.aclose()
 
     # -- authentication -----------------------------------------------------------------------
@@ -303,7 +302,7 @@ class Gateway:
             status = "cancelled"
             raise
         finally:
-            await self._settle_shielded(call, status)
+            self._settle_later(call, status)
 
     async def _complete(self, call: _Call) -> dict[str, Any]:
         last: UpstreamError | None = None
@@ -312,12 +311,7 @@ class Gateway:
             try:
                 answer = await self.upstream.complete(endpoint, call.body)
             except UpstreamError as exc:
-                log.warning(
-                    "upstream %s failed: %s %s",
-                    endpoint.name or endpoint.base_url,
-                    exc.code,
-                    exc.message,
-                )
+                _log_failure(endpoint, exc)
                 if not exc.retryable:
                     raise _client_error(exc) from None
                 last = exc
@@ -387,7 +381,7 @@ class Gateway:
             status = "cancelled" if call.first_chunk_at is not None else "failed"
             raise
         finally:
-            await self._settle_shielded(call, status, stream)
+            self._settle_later(call, status, stream)
 
     async def _open(self, call: _Call) -> UpstreamStream:
         last: UpstreamError | None = None
@@ -396,12 +390,7 @@ class Gateway:
             try:
                 return await self.upstream.open_stream(endpoint, call.body)
             except UpstreamError as exc:
-                log.warning(
-                    "upstream %s failed: %s %s",
-                    endpoint.name or endpoint.base_url,
-                    exc.code,
-                    exc.message,
-                )
+                _log_failure(endpoint, exc)
                 if not exc.retryable:
                     raise _client_error(exc) from None
                 last = exc
@@ -443,18 +432,21 @@ class Gateway:
 
     # -- settlement ---------------------------------------------------------------------------
 
-    async def _settle_shielded(
-        self, call: _Call, status: str, stream: UpstreamStream | None = None
-    ) -> None:
-        """Close the upstream stream and settle, in a task a cancelled caller cannot stop."""
+    def _settle_later(self, call: _Call, status: str, stream: UpstreamStream | None = None) -> None:
+        """Close the upstream stream and settle in a task of its own: a caller that went away
+        (a cancelled task) cannot stop it, and the answer does not wait for it. `aclose` and
+        `wait_settled` wait for it."""
         if call.settled or not call.call_id:
             return
         call.settled = True
         task = asyncio.create_task(self._close_and_settle(call, status, stream))
         self._settlements.add(task)
         task.add_done_callback(self._settlements.discard)
-        with contextlib.suppress(asyncio.CancelledError):  # the task goes on; `aclose` waits
-            await asyncio.shield(task)
+
+    async def wait_settled(self) -> None:
+        """Until every call ended so far is settled."""
+        while self._settlements:
+            await asyncio.gather(*self._settlements, return_exceptions=True)
 
     async def _close_and_settle(
         self, call: _Call, status: str, stream: UpstreamStream | None
@@ -554,6 +546,11 @@ def _client_error(exc: UpstreamError) -> GatewayError:
     return GatewayError(
         "invalid_request", exc.code, f"the supplier refused the request: {exc.message}"
     )
+
+
+def _log_failure(endpoint: SupplierEndpoint, exc: UpstreamError) -> None:
+    name = endpoint.name or endpoint.base_url
+    log.warning("upstream %s failed: %s %s", name, exc.code, exc.message)
 
 
 def _no_supplier(last: UpstreamError | None) -> GatewayError:
