@@ -93,24 +93,21 @@ def directory_from_settings(settings: Any) -> SupplierDirectory:
 def check_supplier_accounts(market: Any, directory: SupplierDirectory) -> None:
     """Refuse to start when an endpoint names an unknown instrument or supplier account."""
     state = market.sequencer.exchange.state
-    for instrument_id in list(state.instruments):
-        for endpoint in directory.for_instrument(instrument_id):
-            account = state.accounts.get(endpoint.supplier_id)
-            if endpoint.supplier_id and account is None:
-                raise RuntimeError(
-                    f"supplier endpoint {endpoint.name}: no account {endpoint.supplier_id!r} "
-                    "(create it first: gridmarket admin create-account --supplier)"
-                )
-    known = set(state.instruments)
-    for endpoint in _all_endpoints(directory):
-        if endpoint.instrument_id not in known:
+    for endpoint in configured_endpoints(directory):
+        if endpoint.instrument_id not in state.instruments:
             raise RuntimeError(
                 f"supplier endpoint {endpoint.name}: unknown instrument {endpoint.instrument_id!r}"
             )
+        if endpoint.supplier_id and endpoint.supplier_id not in state.accounts:
+            raise RuntimeError(
+                f"supplier endpoint {endpoint.name}: no account {endpoint.supplier_id!r} "
+                "(create it first: gridmarket admin create-account NAME --supplier)"
+            )
 
 
-def _all_endpoints(directory: SupplierDirectory) -> list[SupplierEndpoint]:
+def configured_endpoints(directory: SupplierDirectory) -> list[SupplierEndpoint]:
+    """Every endpoint of the directory, instrument by instrument."""
     endpoints: list[SupplierEndpoint] = []
-    for instrument_id in directory._endpoints:  # the directory has no listing of its own
+    for instrument_id in sorted(directory._endpoints):  # the directory has no listing of its own
         endpoints.extend(directory.for_instrument(instrument_id))
     return endpoints
