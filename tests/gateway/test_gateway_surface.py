@@ -12,7 +12,7 @@ import pytest
 
 from gridmarket.api import openai_chat
 from gridmarket.api.app import create_app
-from gridmarket.gateway.contract import Caller
+from gridmarket.gateway.contract import Caller, SupplierDirectory, SupplierEndpoint
 from gridmarket.settings import Settings
 
 KEY = "gm-" + "k" * 43
@@ -76,3 +76,18 @@ async def test_deeply_nested_json_is_a_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", content=b"[" * 200_000)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_configured_endpoints_join_a_directory_made_earlier(tmp_path: Path) -> None:
+    entry = "text-local=http://127.0.0.1:9/v1;name=conf"
+    app = create_app(Settings.resolve(data_dir=tmp_path, environ={}, suppliers=[entry]))
+    app.include_router(openai_chat.router)
+    earlier = SupplierDirectory()
+    builtin = SupplierEndpoint("builtin", "text-local", "http://127.0.0.1:8/v1", "m")
+    earlier.add(builtin)
+    app.state.supplier_directory = earlier
+    async with app.router.lifespan_context(app):
+        names = [e.name for e in app.state.supplier_directory.for_instrument("text-local")]
+        assert app.state.supplier_directory is earlier
+        assert names == ["", "conf"]
+        assert app.state.gateway is None  # no market service in this app

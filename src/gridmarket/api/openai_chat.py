@@ -39,7 +39,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gridmarket.gateway.contract import GatewayError, StreamInterrupted
 from gridmarket.gateway.service import Gateway
-from gridmarket.gateway.suppliers import check_supplier_accounts, directory_from_settings
+from gridmarket.gateway.suppliers import (
+    add_configured,
+    check_supplier_accounts,
+    directory_from_settings,
+)
 from gridmarket.service.market import MarketService
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if directory is None:
         directory = directory_from_settings(app.state.settings)
         app.state.supplier_directory = directory
+    else:  # made earlier (by another part of the server): the configured endpoints join it
+        add_configured(directory, app.state.settings)
     if not isinstance(market, MarketService):
         app.state.gateway = None
         yield

@@ -90,6 +90,12 @@ def directory_from_settings(settings: Any) -> SupplierDirectory:
     return directory
 
 
+def add_configured(directory: SupplierDirectory, settings: Any) -> None:
+    """Add the configured endpoints (`settings.suppliers`) to `directory`."""
+    for endpoint in getattr(settings, "suppliers", ()):
+        directory.add(endpoint)
+
+
 def check_supplier_accounts(market: Any, directory: SupplierDirectory) -> None:
     """Refuse to start when an endpoint names an unknown instrument or supplier account."""
     state = market.sequencer.exchange.state
