@@ -19,6 +19,7 @@ from gridmarket.api import (
     feed,
     me,
     metrics,
+    openai_chat,
     orders,
     price_histories,
     self_service,
@@ -59,4 +60,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(admin_usage.router)
     app.include_router(metrics.router)
+    app.include_router(openai_chat.router)
     return app

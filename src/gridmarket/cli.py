@@ -2,6 +2,7 @@
 
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
+    gridmarket serve --supplier 'text-prime=http://10.0.0.5:8000/v1;model=M;account=acme'
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
@@ -71,6 +72,21 @@ def serve(
     order_rate_per_second: OrderRatePerSecondOption = None,
     order_rate_per_minute: OrderRatePerMinuteOption = None,
     order_burst: OrderBurstOption = None,
+    supplier: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A supplier endpoint, repeatable: "
+            "INSTRUMENT=BASE_URL[;model=M][;key_env=VAR][;account=ACCT] "
+            "(also GRIDMARKET_SUPPLIERS, comma-separated).",
+        ),
+    ] = None,
+    consumption_rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Consumption API calls per key per minute "
+            "[env GRIDMARKET_CONSUMPTION_RATE_LIMIT; default 6000].",
+        ),
+    ] = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
     rate_limits = {
@@ -87,6 +103,8 @@ def serve(
             host=host,
             port=port,
             rate_limits=rate_limits,
+            suppliers=supplier or (),
+            consumption_calls_per_minute=consumption_rate_limit,
         )
     except ValueError as bad:
         raise typer.BadParameter(str(bad)) from None
