@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -31,6 +32,7 @@ from gateway_harness import (
     spent,
 )
 from live_server import clean_env, free_port
+from vendor_specs import validate_openai, validate_openai_chunk, validate_openai_error
 
 from gridmarket.gateway.tokens import TokenCounter
 from support.fake_upstream import FakeUpstream
@@ -441,3 +443,83 @@ def test_an_endpoint_of_an_unknown_account_stops_the_start_up(tmp_path: Path) ->
     done = subprocess.run(command, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "acct_nobody" in done.stdout + done.stderr
+
+
+# -- the wire, against OpenAI's own OpenAPI document, and /metrics ----------------------------
+
+
+def test_answers_chunks_and_errors_match_openais_openapi_document(world: World) -> None:
+    buyer = world.consumer()
+    url = f"{world.server.url}/v1/chat/completions"
+    headers = {"authorization": f"Bearer {buyer.consumption_key}"}
+    with httpx.Client(timeout=30) as client:
+        answer = client.post(url, headers=headers, json={"model": PRIME, "messages": ask("hi")})
+        assert answer.status_code == 200, answer.text
+        validate_openai("CreateChatCompletionResponse", answer.json())
+        body = {
+            "model": PRIME,
+            "messages": ask("stream me"),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        chunks = []
+        with client.stream("POST", url, headers=headers, json=body) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    chunks.append(json.loads(line[len("data: ") :]))
+        assert len(chunks) >= 2 and chunks[-1]["usage"] is not None
+        for chunk in chunks:
+            validate_openai_chunk(chunk)
+        refused = client.post(url, headers=headers, json={"model": "no-such", "messages": []})
+        assert refused.status_code in (400, 404)
+        validate_openai_error(refused.json())
+        models = client.get(f"{world.server.url}/v1/models", headers=headers)
+        validate_openai("ListModelsResponse", models.json())
+
+
+def test_metrics_carry_the_gateways_overhead_and_ttft_per_supplier(world: World) -> None:
+    buyer = world.consumer()
+    world.client(buyer.consumption_key).chat.completions.create(
+        model=PRIME, messages=ask("measure me")
+    )
+    world.settled(buyer)
+    text = httpx.get(f"{world.server.url}/metrics", timeout=10).text
+    counts = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith(("gridmarket_gateway_overhead_seconds_count", "gridmarket_gateway_ttft"))
+        and "_count" in line
+    }
+    overhead = [v for k, v in counts.items() if k.startswith("gridmarket_gateway_overhead")]
+    ttft = [v for k, v in counts.items() if k.startswith("gridmarket_gateway_ttft")]
+    assert overhead and sum(overhead) >= 1, text[:2000]
+    assert ttft and sum(ttft) >= 1
+
+
+def test_the_anthropic_surface_runs_on_the_real_gateway_and_is_billed(world: World) -> None:
+    buyer = world.consumer()
+    client = anthropic.Anthropic(
+        api_key=buyer.consumption_key, base_url=world.server.url, max_retries=0
+    )
+    message = client.messages.create(
+        model=PRIME, max_tokens=50, messages=[{"role": "user", "content": "claude says hi"}]
+    )
+    assert message.content[0].type == "text"
+    assert message.content[0].text == "echo: claude says hi"
+    assert message.stop_reason == "end_turn"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (3, 4)
+    events = []
+    with client.messages.stream(
+        model=PRIME, max_tokens=50, messages=[{"role": "user", "content": "stream it"}]
+    ) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert final.content[0].text == "echo: stream it"
+    counted = client.messages.count_tokens(
+        model=PRIME, messages=[{"role": "user", "content": "claude says hi"}]
+    )
+    assert counted.input_tokens > 0
+    # Both calls are billed what the supplier reported (the fake counts words): 3 + 4 tokens,
+    # then 2 ("stream it") + 3 ("echo: stream it").
+    assert sum(world.settled(buyer)) == 7 + 5

@@ -37,6 +37,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from gridmarket.api.metrics import gateway_metrics
 from gridmarket.gateway.contract import GatewayError, StreamInterrupted
 from gridmarket.gateway.service import Gateway
 from gridmarket.gateway.suppliers import (
@@ -79,7 +80,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         return
     check_supplier_accounts(market, directory)
     gateway = Gateway(
-        market, directory, calls_per_minute=app.state.settings.consumption_calls_per_minute
+        market,
+        directory,
+        # Auto Mode's buyer (bootstrap puts it there; a bare app has none: nothing is bought).
+        token_supply=getattr(app.state, "token_supply", None),
+        observer=gateway_metrics(app),
+        calls_per_minute=app.state.settings.consumption_calls_per_minute,
     )
     app.state.gateway = gateway
     warm = asyncio.create_task(gateway.start(), name="gridmarket-tokenizer")

@@ -41,7 +41,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gridmarket.adapters import registry
 from gridmarket.auth.keys import hash_consumption_key, looks_like_consumption_key
@@ -81,6 +81,15 @@ class NoTokenSupply:
         return None
 
 
+class GatewayObserver(Protocol):
+    """What the gateway measures that the command log cannot know (`api.metrics` implements
+    it for /metrics): its own overhead before the supplier is asked, and time to first token."""
+
+    def observe_overhead(self, supplier: str, seconds: float) -> None: ...
+
+    def observe_ttft(self, supplier: str, seconds: float) -> None: ...
+
+
 @dataclass(slots=True)
 class _Call:
     """One call's bookkeeping, from commit to settlement."""
@@ -96,6 +105,8 @@ class _Call:
     call_id: str = ""
     endpoint: SupplierEndpoint | None = None
     first_chunk_at: float | None = None
+    #: When the first supplier was asked: the gateway's own overhead ends here.
+    routed_at: float | None = None
     usage: dict[str, Any] | None = None
     streamed_text: list[str] = field(default_factory=list)
     #: The endpoints to try, in order (set at commit, from the funding lots).
@@ -114,6 +125,7 @@ class Gateway:
         directory: SupplierDirectory,
         *,
         token_supply: TokenSupply | None = None,
+        observer: GatewayObserver | None = None,
         upstream: UpstreamClient | None = None,
         counter: TokenCounter | None = None,
         calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE,
@@ -122,6 +134,7 @@ class Gateway:
         self.market = market
         self.directory = directory
         self.token_supply: TokenSupply = token_supply or NoTokenSupply()
+        self.observer = observer
         self.upstream = upstream or UpstreamClient()
         self.counter = counter or TokenCounter()
         self._key_cache: dict[str, tuple[Caller, int | None, float]] = {}
@@ -306,6 +319,7 @@ class Gateway:
 
     async def _complete(self, call: _Call) -> dict[str, Any]:
         last: UpstreamError | None = None
+        call.routed_at = time.monotonic()
         for endpoint in call.endpoints:
             call.endpoint = endpoint
             try:
@@ -327,7 +341,7 @@ class Gateway:
                 call.streamed_text.extend(_message_texts(choice.get("message")))
             answer["usage"] = self._final_usage(call)
             answer.update(self._identity(call, "chat.completion"))
-            return answer
+            return conform_completion(answer)
         call.endpoint = None
         raise _no_supplier(last)
 
@@ -366,7 +380,7 @@ class Gateway:
                     chunk.update(identity)
                     if wants_usage:
                         chunk["usage"] = None
-                    yield chunk
+                    yield conform_chunk(chunk)
             except StreamBroken as exc:
                 raise StreamInterrupted(exc.code, exc.message) from None
             if not stream.done or len(finished) < call.n or not call.streamed_text:
@@ -385,6 +399,7 @@ class Gateway:
 
     async def _open(self, call: _Call) -> UpstreamStream:
         last: UpstreamError | None = None
+        call.routed_at = time.monotonic()
         for endpoint in call.endpoints:
             call.endpoint = endpoint
             try:
@@ -465,6 +480,11 @@ class Gateway:
         used = prompt + completion if status != "failed" else 0
         ended = time.monotonic()
         endpoint, first = call.endpoint, call.first_chunk_at
+        if self.observer is not None and endpoint is not None and call.routed_at is not None:
+            label = endpoint.name or endpoint.supplier_id or endpoint.base_url
+            self.observer.observe_overhead(label, call.routed_at - call.started)
+            if first is not None:
+                self.observer.observe_ttft(label, first - call.started)
         command = SettleCall(
             CallId(call.call_id),
             used,
@@ -564,3 +584,31 @@ def _no_supplier(last: UpstreamError | None) -> GatewayError:
         f"no supplier could serve the call: {last.code}",
         retry_after_s=1,
     )
+
+
+def conform_completion(answer: dict[str, Any]) -> dict[str, Any]:
+    """Fill in what OpenAI always sends and some suppliers leave out (llama.cpp and others omit
+    `refusal` and `logprobs`), so strict clients and OpenAI's own schema accept the answer."""
+    for index, choice in enumerate(answer.get("choices") or ()):
+        if not isinstance(choice, dict):
+            continue
+        choice.setdefault("index", index)
+        choice.setdefault("logprobs", None)
+        message = choice.get("message")
+        if isinstance(message, dict):
+            message.setdefault("role", "assistant")
+            message.setdefault("content", None)
+            message.setdefault("refusal", None)
+    return answer
+
+
+def conform_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """The same for a stream chunk: every choice has an index, a delta and a finish reason."""
+    for index, choice in enumerate(chunk.get("choices") or ()):
+        if not isinstance(choice, dict):
+            continue
+        choice.setdefault("index", index)
+        choice.setdefault("delta", {})
+        choice.setdefault("finish_reason", None)
+        choice.setdefault("logprobs", None)
+    return chunk
