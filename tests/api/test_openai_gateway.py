@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -523,3 +524,25 @@ def test_the_anthropic_surface_runs_on_the_real_gateway_and_is_billed(world: Wor
     # Both calls are billed what the supplier reported (the fake counts words): 3 + 4 tokens,
     # then 2 ("stream it") + 3 ("echo: stream it").
     assert sum(world.settled(buyer)) == 7 + 5
+
+
+def test_an_auto_mode_account_holding_only_usd_buys_on_the_book_and_gets_its_answer(
+    world: World,
+) -> None:
+    easy = open_party(world.server, mode="easy", deposit="50")
+    usd_before = Decimal(
+        easy.account.data("GET", "/v1/currency-trading-accounts/USD")["available_balance"]
+    )
+    answer = world.client(easy.consumption_key).chat.completions.create(
+        model=PRIME, messages=ask("auto mode please")
+    )
+    assert answer.choices[0].message.content == "echo: auto mode please"
+    # One unit was bought at the resting ask (1.000 USD, plus the taker fee) and moved straight
+    # to consumption; the call was billed from it.
+    assert world.settled(easy) == [3 + 4]
+    usd_after = Decimal(
+        easy.account.data("GET", "/v1/currency-trading-accounts/USD")["available_balance"]
+    )
+    assert Decimal("1.000") <= usd_before - usd_after < Decimal("1.100")
+    trades = easy.account.data("GET", "/v1/trades")
+    assert [(t["side"], t["quantity"]) for t in trades] == [("buy", "1")]
