@@ -16,6 +16,14 @@ Rate limits on the signed Trading API (see `api.ratelimit`), whole numbers >= 1:
       ... per minute     --order-rate-per-minute GRIDMARKET_ORDER_RATE_PER_MINUTE  3000
       ... burst          --order-burst           GRIDMARKET_ORDER_BURST            100
 
+The built-in supplier (a small CPU model quoted on `text-local`, see `gridmarket.supplier`):
+
+    on/off               --builtin-supplier/--no-builtin-supplier
+                                                 GRIDMARKET_BUILTIN_SUPPLIER        on
+    ask price, USD/unit  --builtin-price-usd     GRIDMARKET_BUILTIN_PRICE_USD       0.010
+    units kept resting   --builtin-resting-units GRIDMARKET_BUILTIN_RESTING_UNITS   2
+    capacity, tokens/min --builtin-capacity      GRIDMARKET_BUILTIN_CAPACITY        measured
+
 The defaults are generous, for a self-hosted exchange: 100 requests a second per signing key
 sustained, and orders at 50 a second per key and market with bursts of 100. A value that is
 not a whole number from 1 to 1,000,000,000 is refused at start-up, naming the variable.
@@ -49,6 +57,13 @@ ORDER_RATE_PER_SECOND_ENV = "GRIDMARKET_ORDER_RATE_PER_SECOND"
 ORDER_RATE_PER_MINUTE_ENV = "GRIDMARKET_ORDER_RATE_PER_MINUTE"
 ORDER_BURST_ENV = "GRIDMARKET_ORDER_BURST"
 MAX_RATE_SETTING = 1_000_000_000
+
+BUILTIN_SUPPLIER_ENV = "GRIDMARKET_BUILTIN_SUPPLIER"
+BUILTIN_PRICE_ENV = "GRIDMARKET_BUILTIN_PRICE_USD"
+BUILTIN_RESTING_ENV = "GRIDMARKET_BUILTIN_RESTING_UNITS"
+BUILTIN_CAPACITY_ENV = "GRIDMARKET_BUILTIN_CAPACITY"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
@@ -95,6 +110,65 @@ def _rate(name: str, raw: int | str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class BuiltinSupplier:
+    """The built-in supplier's settings. Off unless resolved on (`gridmarket serve` resolves it
+    on by default); `capacity_tokens_per_min` None means measured from the model at start."""
+
+    enabled: bool = False
+    price_usd_micros: int = 10_000
+    resting_units: int = 2
+    capacity_tokens_per_min: int | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        enabled: bool | None,
+        price_usd: str | None,
+        resting_units: int | None,
+        capacity_tokens_per_min: int | None,
+        env: Mapping[str, str],
+    ) -> BuiltinSupplier:
+        """From flags (None when not given), then `env`, then defaults (on)."""
+        defaults = cls()
+        if enabled is None:
+            raw = (env.get(BUILTIN_SUPPLIER_ENV) or "1").strip().lower()
+            if raw not in _TRUE | _FALSE:
+                raise ValueError(f"{BUILTIN_SUPPLIER_ENV}: must be 1/0, true/false: {raw!r}")
+            enabled = raw in _TRUE
+        price_text = price_usd or env.get(BUILTIN_PRICE_ENV) or None
+        price = defaults.price_usd_micros
+        if price_text is not None:
+            from gridmarket.api.money import parse_usd_micros
+
+            try:
+                price = parse_usd_micros(price_text)
+            except ValueError as bad:
+                raise ValueError(f"{BUILTIN_PRICE_ENV}: {bad}: {price_text!r}") from None
+        resting: int | str | None = resting_units or env.get(BUILTIN_RESTING_ENV) or None
+        capacity: int | str | None = (
+            capacity_tokens_per_min or env.get(BUILTIN_CAPACITY_ENV) or None
+        )
+        return cls(
+            enabled=enabled,
+            price_usd_micros=price,
+            resting_units=defaults.resting_units
+            if resting is None
+            else _bounded(BUILTIN_RESTING_ENV, resting, 1_000),
+            capacity_tokens_per_min=None
+            if capacity is None
+            else _bounded(BUILTIN_CAPACITY_ENV, capacity, 10**9),
+        )
+
+
+def _bounded(name: str, raw: int | str, high: int) -> int:
+    text = str(raw).strip()
+    if re.fullmatch(r"[0-9]{1,10}", text) is None or not 1 <= int(text) <= high:
+        raise ValueError(f"{name}: must be a whole number from 1 to {high}: {raw!r}")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """One server's configuration; build it with `Settings.resolve`."""
 
@@ -103,6 +177,7 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    builtin_supplier: BuiltinSupplier = field(default_factory=BuiltinSupplier)
 
     @classmethod
     def resolve(
@@ -114,10 +189,12 @@ class Settings:
         port: int | None = None,
         environ: Mapping[str, str] | None = None,
         rate_limits: Mapping[str, int | None] | None = None,
+        builtin_supplier: BuiltinSupplier | None = None,
     ) -> Settings:
         """Settings from flags (arguments; None when not given), then `environ`, then defaults.
 
-        `rate_limits` holds the rate-limit flags by `RateLimits` field name.
+        `rate_limits` holds the rate-limit flags by `RateLimits` field name. The built-in
+        supplier stays off unless `builtin_supplier` is given (`gridmarket serve` resolves it).
         """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
@@ -129,6 +206,7 @@ class Settings:
             host=host or DEFAULT_HOST,
             port=DEFAULT_PORT if port is None else port,
             rate_limits=RateLimits.resolve(rate_limits or {}, env),
+            builtin_supplier=builtin_supplier or BuiltinSupplier(),
         )
 
     def ensure_data_dir(self) -> None:

@@ -580,6 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
+    # OpenMP threads that spin at barriers collapse throughput tenfold when the cores are
+    # shared with the market server: let them sleep (read when llama.cpp loads).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = time.monotonic()
     llm = load_model(args.threads)
