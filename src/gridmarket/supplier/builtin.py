@@ -4,9 +4,10 @@
         supplier.not_ready_reason()    # None once its asks rest on text-local (/v1/health)
 
 Entering returns at once: the model starts in the background (the server answers meanwhile,
-its health `starting`). Once the model answers, its capacity is measured (one short generation,
-prompt and output tokens per minute; a configured capacity skips this), and the supply agent
-starts quoting. Leaving stops the agent, then the model process.
+its health `starting`). Once the model answers, its capacity is measured (one typical call,
+prompt and output tokens per minute, at least one unit over the issuance horizon; a configured
+capacity skips this), and the supply agent starts quoting. Leaving stops the agent, then
+the model process.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ log = logging.getLogger(__name__)
 #: A prompt of a few hundred tokens and a short answer: a typical small call.
 _MEASURE_PROMPT = "Summarize in one sentence: " + "The market matches buyers and sellers. " * 40
 _MEASURE_OUTPUT_TOKENS = 64
+#: One unit over the issuance horizon (1,000,000 tokens / 240 min, rounded up): a machine too
+#: busy to measure that much still quotes one unit, or a newcomer could never buy a first call.
+MIN_CAPACITY_TOKENS_PER_MIN = 4_167
+
+
+async def warm_up(base_url: str) -> None:
+    """One tiny generation: llama.cpp's first one pays for setting up its compute graphs (about
+    a second), which would otherwise land on the first caller's time to first token. A prompt
+    unlike the measuring one: llama.cpp reuses a cached prompt prefix, skipping its prefill."""
+    body = {
+        "model": MODEL_NAME,
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": 4,
+    }
+    async with httpx.AsyncClient(timeout=120) as client:
+        (await client.post(f"{base_url}/chat/completions", json=body)).raise_for_status()
 
 
 async def measure_capacity_tokens_per_min(base_url: str) -> int:
@@ -44,8 +61,8 @@ async def measure_capacity_tokens_per_min(base_url: str) -> int:
         "max_tokens": _MEASURE_OUTPUT_TOKENS,
         "temperature": 0,
     }
+    await warm_up(base_url)
     async with httpx.AsyncClient(timeout=120) as client:
-        await client.post(f"{base_url}/chat/completions", json={**body, "max_tokens": 4})
         started_ns = time.monotonic_ns()
         answer = await client.post(f"{base_url}/chat/completions", json=body)
         elapsed_ns = max(time.monotonic_ns() - started_ns, 1)
@@ -84,9 +101,14 @@ async def run_builtin_supplier(
         try:
             base_url = await run.process.start()
             capacity = settings.capacity_tokens_per_min
-            if capacity is None:
-                capacity = await measure_capacity_tokens_per_min(base_url)
-                log.info("built-in supplier: measured %d tokens/min", capacity)
+            if capacity is not None:
+                await warm_up(base_url)
+            else:
+                measured = await measure_capacity_tokens_per_min(base_url)
+                capacity = max(measured, MIN_CAPACITY_TOKENS_PER_MIN)
+                log.info(
+                    "built-in supplier: measured %d tokens/min, quoting %d", measured, capacity
+                )
             agent = BuiltinSupplyAgent(
                 market,
                 directory,

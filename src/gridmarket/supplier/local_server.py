@@ -206,7 +206,8 @@ def parse_request(body: Any) -> dict[str, Any]:
             )
     if body.get("logprobs"):
         raise BadRequest("'logprobs' is not supported", "logprobs", "unsupported_parameter")
-    if body.get("n", 1) != 1 or type(body.get("n", 1)) is not int:
+    n = body.get("n")
+    if n is not None and (type(n) is not int or n != 1):
         raise BadRequest("only 'n' = 1 is supported: one generation at a time", "n")
     if "model" in body and not isinstance(body["model"], str):
         raise BadRequest("'model' must be a string", "model")
