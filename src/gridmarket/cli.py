@@ -83,7 +83,7 @@ def serve(
     builtin_price_usd: Annotated[
         str | None,
         typer.Option(
-            help="The built-in supplier's ask, USD per unit [env GRIDMARKET_BUILTIN_PRICE_USD].",
+            help="The built-in supplier's ask, USD per unit (env GRIDMARKET_BUILTIN_PRICE_USD).",
             show_default="0.010",
         ),
     ] = None,
@@ -98,7 +98,7 @@ def serve(
     builtin_capacity: Annotated[
         int | None,
         typer.Option(
-            help="The built-in model's capacity in tokens/min [env GRIDMARKET_BUILTIN_CAPACITY].",
+            help="The built-in model's capacity in tokens/min (env GRIDMARKET_BUILTIN_CAPACITY).",
             show_default="measured at start",
         ),
     ] = None,

@@ -145,6 +145,13 @@ class BuiltinSupplier:
                 price = parse_usd_micros(price_text)
             except ValueError as bad:
                 raise ValueError(f"{BUILTIN_PRICE_ENV}: {bad}: {price_text!r}") from None
+            from gridmarket.core.instruments import TEXT_LOCAL
+
+            if price % TEXT_LOCAL.price_tick_usd_micros:
+                raise ValueError(
+                    f"{BUILTIN_PRICE_ENV}: must be on text-local's tick of "
+                    f"{TEXT_LOCAL.price_tick_usd_micros} micro-USD: {price_text!r}"
+                )
         resting: int | str | None = resting_units or env.get(BUILTIN_RESTING_ENV) or None
         capacity: int | str | None = (
             capacity_tokens_per_min or env.get(BUILTIN_CAPACITY_ENV) or None

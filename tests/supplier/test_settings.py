@@ -38,6 +38,7 @@ def test_flags_win_over_the_environment() -> None:
         ("GRIDMARKET_BUILTIN_SUPPLIER", "maybe"),
         ("GRIDMARKET_BUILTIN_PRICE_USD", "-1"),
         ("GRIDMARKET_BUILTIN_PRICE_USD", "0.0000001"),
+        ("GRIDMARKET_BUILTIN_PRICE_USD", "0.0105"),
         ("GRIDMARKET_BUILTIN_RESTING_UNITS", "0"),
         ("GRIDMARKET_BUILTIN_RESTING_UNITS", "two"),
         ("GRIDMARKET_BUILTIN_CAPACITY", "1e6"),
