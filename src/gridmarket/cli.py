@@ -76,7 +76,7 @@ def serve(
         typer.Option(
             "--builtin-supplier/--no-builtin-supplier",
             help="Run the built-in CPU model and quote it on text-local "
-            "[env GRIDMARKET_BUILTIN_SUPPLIER].",
+            "(env GRIDMARKET_BUILTIN_SUPPLIER).",
             show_default="on",
         ),
     ] = None,
@@ -91,7 +91,7 @@ def serve(
         int | None,
         typer.Option(
             help="Units the built-in supplier keeps resting on the book "
-            "[env GRIDMARKET_BUILTIN_RESTING_UNITS].",
+            "(env GRIDMARKET_BUILTIN_RESTING_UNITS).",
             show_default="2",
         ),
     ] = None,
