@@ -107,3 +107,23 @@ async def test_a_price_off_the_tick_is_refused(tmp_path: Path) -> None:
             assert "tick" in str(refused)
         else:
             raise AssertionError("a price off the tick was accepted")
+
+
+async def test_asks_are_withdrawn_while_the_model_is_down(tmp_path: Path) -> None:
+    up = [True]
+    async with MarketService.from_url(f"sqlite:///{tmp_path / 'm.db'}") as market:
+        agent = BuiltinSupplyAgent(
+            market, SupplierDirectory(), URL, _config(), serving=lambda: up[0]
+        )
+        await agent.start()
+        try:
+            assert agent.resting_ask_units() == 2
+            up[0] = False
+            await _until(lambda: agent.resting_ask_units() == 0)
+            reason = agent.not_ready_reason()
+            assert reason is not None and "not serving" in reason
+            up[0] = True
+            await _until(lambda: agent.resting_ask_units() == 2)
+            assert agent.not_ready_reason() is None
+        finally:
+            await agent.stop()

@@ -15,6 +15,9 @@ Contract:
   within capacity (`IssueUnits`), moves them to trading (`TransferIssuanceToTrading`) and
   places an ask for the difference. It checks every `interval_s` and at once after any trade
   on the instrument. It counts as ready once any of its asks rests.
+- While its model is not serving (`serving()` false: the process crashed and is restarting,
+  or gave up), it cancels its resting asks, so that nobody buys units it cannot deliver, and
+  quotes again once the model is back.
 - It registers its endpoint in the gateway's `SupplierDirectory` (supplier id: the account
   id, so the units it sold route calls back to it), and removes it on stop.
 """
@@ -24,17 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gridmarket.adapters import registry
 from gridmarket.core.commands import (
+    CancelOrder,
     IssueUnits,
     PlaceOrder,
     SetSupplierCapacity,
     TransferIssuanceToTrading,
 )
 from gridmarket.core.events import Rejected, Trade
-from gridmarket.core.ids import AccountId, InstrumentId
+from gridmarket.core.ids import AccountId, InstrumentId, OrderId
 from gridmarket.core.units import TOKENS_PER_UNIT
 from gridmarket.gateway.contract import SupplierDirectory, SupplierEndpoint
 from gridmarket.service.accounts import open_account
@@ -86,8 +91,10 @@ class BuiltinSupplyAgent:
         directory: SupplierDirectory,
         base_url: str,
         config: AgentConfig,
+        serving: Callable[[], bool] = lambda: True,
     ) -> None:
         self.market = market
+        self.serving = serving
         self.directory = directory
         self.base_url = base_url
         self.config = config
@@ -164,22 +171,36 @@ class BuiltinSupplyAgent:
             except SubscriberDropped:  # missed outcomes: the periodic check covers them
                 self._wake.set()
 
-    def resting_ask_units(self) -> int:
+    def _resting_asks(self) -> list[tuple[int, int]]:
+        """(order id, remaining units) of the agent's open asks on its instrument."""
         state = self.market.sequencer.exchange.state
         account = state.accounts.get(self.account_id) if self.account_id else None
         if account is None:
-            return 0
-        total = 0
+            return []
+        asks = []
         for order_id in account.open_order_ids:
             order = state.orders[order_id]
             if order.instrument_id == self.config.instrument_id and not order.is_buy:
-                total += order.remaining_units
-        return total
+                asks.append((order_id, order.remaining_units))
+        return asks
+
+    def resting_ask_units(self) -> int:
+        return sum(units for _, units in self._resting_asks())
+
+    async def _withdraw(self) -> None:
+        assert self.account_id is not None
+        for order_id, _ in self._resting_asks():
+            await self.market.submit(CancelOrder(self.account_id, OrderId(order_id)))
 
     async def top_up(self) -> None:
         """Bring the resting asks up to `resting_units`, within capacity."""
         assert self.account_id is not None
         config = self.config
+        if not self.serving():
+            await self._withdraw()
+            self._ready = False
+            self._problem = "the built-in model is not serving: its asks are withdrawn"
+            return
         missing = config.resting_units - self.resting_ask_units()
         if missing > 0:
             await self._make_tradable(missing)

@@ -118,6 +118,7 @@ async def run_builtin_supplier(
                     resting_units=settings.resting_units,
                     capacity_tokens_per_min=capacity,
                 ),
+                serving=run.process.serving,
             )
             await agent.start()
             run.agent = agent

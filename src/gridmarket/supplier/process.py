@@ -74,6 +74,12 @@ class LocalSupplierProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        self._healthy = False
+
+    def serving(self) -> bool:
+        """Whether the model process is up and answered its health check since it started."""
+        process = self._process
+        return self._healthy and process is not None and process.returncode is None
 
     @property
     def base_url(self) -> str:
@@ -105,11 +111,13 @@ class LocalSupplierProcess:
         ]
         # Spawned from the event loop's thread, which lives as long as the server: the
         # parent-death signal fires when the spawning *thread* ends, not only the process.
+        self._healthy = False
         self._process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.DEVNULL
         )
         log.info("built-in supplier: model process %d on %s", self._process.pid, self.base_url)
         await self._wait_healthy(self._process)
+        self._healthy = True
 
     async def _wait_healthy(self, process: asyncio.subprocess.Process) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
