@@ -8,10 +8,11 @@ subprocess (`python -m gridmarket serve`, its log in the temporary directory). C
 request the way The Grid's client does (`gridmarket.auth.signing`: Ed25519 over timestamp +
 method + path + body, a fresh timestamp per request).
 
-Accounts. Half the clients are buyers, opened through the admin API with a USD deposit; the
-other half are sellers, which need units to sell, and the admin API cannot issue units (yet):
-they are opened in-process on the same store before the server starts (`open_account`, then
-supplier capacity, issuance and a transfer to trading), exactly what the server then reads.
+Accounts, all over HTTP as an operator and a supplier would open them. Half the clients are
+buyers, opened through the admin API with a USD deposit. The other half are sellers: opened
+as suppliers (admin API), given a capacity (`POST /v1/admin/accounts/{id}/capacity`), then,
+signed by their own keys, they issue units (`POST /v1/supply-issuances`) and move them to
+trading (`POST /v1/issuance-accounts/transfer`), so they have units to sell.
 
 Phases, each with the same clients, connections and request count (`--orders`, split evenly):
 1. `health`: unsigned GET /v1/health, the baseline: HTTP, routing and JSON, no signature, no
@@ -50,13 +51,10 @@ from typing import Any, NamedTuple
 import httpx
 
 from gridmarket.auth.signing import Signer
-from gridmarket.core.commands import IssueUnits, SetSupplierCapacity, TransferIssuanceToTrading
-from gridmarket.core.ids import AccountId, InstrumentId
-from gridmarket.service.accounts import open_account
-from gridmarket.service.market import MarketService
-from gridmarket.settings import Settings
 
-MARKET = InstrumentId("text-prime")
+MARKET = "text-prime"
+#: Tokens/min; issuance may reach this x the 240-minute horizon (the admin API's maximum).
+SELLER_CAPACITY = 10**12
 PRICE = "1.000"
 STARTUP_TIMEOUT_S = 30
 #: Rate-limit settings (GRIDMARKET_* environment) raised so the bench measures the API, not
@@ -99,27 +97,6 @@ class Phase(NamedTuple):
 # -- setup --------------------------------------------------------------------------------------
 
 
-async def seed_sellers(data_dir: Path, count: int, units_each: int) -> list[str]:
-    """Supplier accounts with `units_each` units to sell; their private keys (base64)."""
-    settings = Settings.resolve(data_dir=data_dir, environ={})
-    keys = []
-    async with MarketService.from_url(settings.database_url, tune_gc=False) as market:
-        for i in range(count):
-            opened = await open_account(
-                market, name=f"seller-{i}", is_supplier=True, mode="advanced"
-            )
-            account = AccountId(opened.account_id)
-            for command in (
-                SetSupplierCapacity(account, MARKET, 10**12),
-                IssueUnits(account, MARKET, units_each),
-                TransferIssuanceToTrading(account, MARKET, units_each),
-            ):
-                outcome = await market.submit(command)
-                assert "Rejected" not in type(outcome.events[0]).__name__, outcome.events
-            keys.append(opened.private_key)
-    return keys
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -151,18 +128,46 @@ def start_server(data_dir: Path, extra_env: dict[str, str]) -> tuple[subprocess.
     sys.exit(f"server not ready after {STARTUP_TIMEOUT_S}s")
 
 
+def _admin(url: str, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx.post(f"{url}{path}", headers=headers, json=body, timeout=10)
+    if response.status_code not in (200, 201):
+        sys.exit(f"POST {path} failed: {response.status_code} {response.text}")
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def _signed_post(url: str, signer: Signer, path: str, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    headers = signer.sign_request("POST", path, raw, int(time.time()))
+    headers["Content-Type"] = "application/json"
+    response = httpx.post(f"{url}{path}", content=raw, headers=headers, timeout=10)
+    if response.status_code not in (200, 201):
+        sys.exit(f"POST {path} failed: {response.status_code} {response.text}")
+
+
 def open_buyers(url: str, token: str, count: int, deposit_usd: int) -> list[str]:
     keys = []
     for i in range(count):
-        response = httpx.post(
-            f"{url}/v1/admin/accounts",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"name": f"buyer-{i}", "mode": "advanced", "deposit_usd": str(deposit_usd)},
-            timeout=10,
-        )
-        if response.status_code != 201:
-            sys.exit(f"admin create-account failed: {response.status_code} {response.text}")
-        keys.append(response.json()["data"]["signing_key"]["private_key"])
+        body = {"name": f"buyer-{i}", "mode": "advanced", "deposit_usd": str(deposit_usd)}
+        keys.append(_admin(url, token, "/v1/admin/accounts", body)["signing_key"]["private_key"])
+    return keys
+
+
+def open_sellers(url: str, token: str, count: int, units_each: int) -> list[str]:
+    """Suppliers with `units_each` units in trading, set up over HTTP; their private keys."""
+    keys = []
+    for i in range(count):
+        body = {"name": f"seller-{i}", "mode": "advanced", "supplier": True}
+        opened = _admin(url, token, "/v1/admin/accounts", body)
+        capacity = {"instrument_id": MARKET, "capacity_tokens_per_min": SELLER_CAPACITY}
+        _admin(url, token, f"/v1/admin/accounts/{opened['account_id']}/capacity", capacity)
+        key = opened["signing_key"]["private_key"]
+        signer = Signer(base64.b64decode(key))
+        units = {"instrument_id": MARKET, "quantity": units_each}
+        _signed_post(url, signer, "/v1/supply-issuances", units)
+        _signed_post(url, signer, "/v1/issuance-accounts/transfer", units)
+        keys.append(key)
     return keys
 
 
@@ -249,10 +254,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gm-bench-http-") as tmp:
         data_dir = Path(tmp) / "home"
         data_dir.mkdir()
-        seller_keys = asyncio.run(seed_sellers(data_dir, sellers_n, per_client))
         process, url = start_server(data_dir, extra_env)
         try:
             token = (data_dir / "operator-token").read_text().strip()
+            seller_keys = open_sellers(url, token, sellers_n, per_client)
             buyer_keys = open_buyers(url, token, buyers_n, deposit_usd=2 * per_client + 100)
             clients = [
                 Client(f"s{i}", "sell", Signer(base64.b64decode(k)))

@@ -13,16 +13,23 @@ from gridmarket.api import (
     accounts,
     admin,
     admin_keys,
+    admin_payment,
+    admin_usage,
+    anthropic_messages,
     feed,
     me,
+    metrics,
+    openai_chat,
     orders,
     price_histories,
     self_service,
     supply,
     trades,
+    usage,
 )
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
+from gridmarket.gateway.autobuy import AutoBuyer
 from gridmarket.gateway.contract import SupplierDirectory
 from gridmarket.service.runtime import open_market
 from gridmarket.settings import Settings
@@ -50,4 +57,12 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(trades.router)
     app.include_router(account_limits.router)
+    app.include_router(anthropic_messages.router)
+    app.include_router(admin_payment.router)
+    # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
+    app.state.token_supply = AutoBuyer(lambda: app.state.market)
+    app.include_router(usage.router)
+    app.include_router(admin_usage.router)
+    app.include_router(metrics.router)
+    app.include_router(openai_chat.router)
     return app

@@ -2,9 +2,11 @@
 
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
+    gridmarket serve --supplier 'text-prime=http://10.0.0.5:8000/v1;model=M;account=acme'
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
+    gridmarket usage [--daily] --help     # one's consumption receipts (gridmarket.cli_usage)
     gridmarket version
 
 The CLI only translates flags into `Settings` and hands them to the composition root
@@ -38,6 +40,7 @@ from gridmarket.cli_rate_options import (
     RateLimitWindowOption,
 )
 from gridmarket.cli_trade import register as register_trading
+from gridmarket.cli_usage import register as register_usage
 from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -102,6 +105,21 @@ def serve(
             show_default="measured at start",
         ),
     ] = None,
+    supplier: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A supplier endpoint, repeatable: "
+            "INSTRUMENT=BASE_URL[;model=M][;key_env=VAR][;account=ACCT] "
+            "(also GRIDMARKET_SUPPLIERS, comma-separated).",
+        ),
+    ] = None,
+    consumption_rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Consumption API calls per key per minute "
+            "[env GRIDMARKET_CONSUMPTION_RATE_LIMIT; default 6000].",
+        ),
+    ] = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
     rate_limits = {
@@ -125,6 +143,8 @@ def serve(
                 capacity_tokens_per_min=builtin_capacity,
                 env=os.environ,
             ),
+            suppliers=supplier or (),
+            consumption_calls_per_minute=consumption_rate_limit,
         )
     except ValueError as bad:
         raise typer.BadParameter(str(bad)) from None
@@ -201,3 +221,4 @@ def _log_config() -> dict[str, Any]:
 
 
 register_trading(app)  # after the commands above, so `--help` lists serve first
+register_usage(app)

@@ -5,6 +5,7 @@
     gridmarket admin deposit acct_0123456789abcdef01234567 25.50
     gridmarket admin audit [--json]
     gridmarket admin set-capacity acct_0123456789abcdef01234567 text-prime 50000 [--json]
+    gridmarket admin payment-method acct_0123456789abcdef01234567 --allowance-usd 50 [--show]
 
 The server comes from `--server`, else `GRIDMARKET_SERVER`, else http://127.0.0.1:8000. The
 operator token is read from the data dir (`--data-dir`, else `GRIDMARKET_HOME`, else
@@ -188,4 +189,34 @@ def set_capacity(
         f"capacity of {data['account_id']} on {data['instrument_id']}:"
         f" {data['capacity_tokens_per_min']} tokens/min"
         f" (at most {data['max_outstanding_tokens']} tokens outstanding)"
+    )
+
+
+@admin_app.command("payment-method")
+def payment_method(
+    account: Annotated[str, typer.Argument(help="The account id.")],
+    allowance_usd: Annotated[
+        str | None,
+        typer.Option(help="What Auto-Reload may still charge, e.g. 50 (0 empties it)."),
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Only show the method.")] = False,
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set an account's payment method (the ledger-only allowance) and clear a decline."""
+    path = f"/v1/admin/accounts/{quote(account, safe='')}/payment-method"
+    if show:
+        data = _call(server, data_dir, "GET", path)
+    else:
+        body = {} if allowance_usd is None else {"allowance_usd": allowance_usd}
+        data = _call(server, data_dir, "POST", path, body)
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    allowance = data["allowance_usd"]
+    typer.echo(
+        f"payment method of {data['account_id']}: allowance "
+        + ("none" if allowance is None else f"{allowance} USD")
+        + (f"; DECLINED ({data['decline_reason']})" if data["declined"] else "; not declined")
     )

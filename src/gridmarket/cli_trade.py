@@ -4,8 +4,8 @@
     gridmarket order place text-prime sell 3 --type market
     gridmarket order list --status active --market text-prime
     gridmarket order cancel 42            gridmarket order cancel --all [--market text-prime]
-    gridmarket book text-prime --depth 10 # a live ladder, polling every 0.5 s; Ctrl-C quits
-    gridmarket book text-prime --once     # one snapshot
+    gridmarket book text-prime --depth 10 # a live ladder from the feed's book stream; Ctrl-C
+    gridmarket book text-prime --once     # one snapshot (REST)
     gridmarket trades [--market M]        # one's own fills; --public --market M: the tape
     gridmarket balances                   # trading (USD and units) and consumption balances
     gridmarket transfer text-prime 2      # trading -> consumption, whole units
@@ -16,6 +16,11 @@ Every command takes `--server` (else `GRIDMARKET_SERVER`, else http://127.0.0.1:
 (machine-readable JSON only on stdout: decimals as strings, as on the wire). Any failure
 prints one line, `error: ...`, on stderr and exits 1; no traceback. The commands only
 translate flags into `gridmarket.client.Client` calls and print the results.
+
+The live ladder follows the WebSocket feed's `market.book` stream (`client.book_feed`: a
+snapshot, then sequenced changes, resubscribing on a gap), so it moves with every command
+that changes the book. If the socket cannot be opened or fails, it says so (stderr) and polls
+the REST book every `--interval` seconds instead; `--poll` polls from the start.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import islice
@@ -37,6 +42,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridmarket.client import Client, GridmarketError, OrderBook
+from gridmarket.client.book_feed import BookFeed, FeedError
 from gridmarket.client.core import SERVER_ENV
 from gridmarket.client.credentials import KEY_FILE_ENV
 
@@ -280,41 +286,70 @@ def book(
         int, typer.Option(min=1, max=MAX_BOOK_DEPTH, help="Price levels a side.")
     ] = DEFAULT_BOOK_DEPTH,
     once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    poll: Annotated[
+        bool, typer.Option("--poll", help="Poll the REST book instead of the live feed.")
+    ] = False,
     interval_s: Annotated[
-        float, typer.Option("--interval", min=MIN_INTERVAL_S, help="Seconds between polls.")
+        float,
+        typer.Option("--interval", min=MIN_INTERVAL_S, help="Seconds between polls (--poll)."),
     ] = 0.5,
+    feed_url: Annotated[
+        str | None,
+        typer.Option("--feed-url", hidden=True, help="The feed's WebSocket URL (tests)."),
+    ] = None,
     server: ServerOption = None,
     key_file: KeyFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The order book as a live ladder (polling the REST book); --once for one snapshot.
+    """The order book as a live ladder from the live feed; --once for one REST snapshot.
 
-    With --json: one JSON object with --once, else one JSON line per poll.
+    With --json: one JSON object with --once, else one JSON line per book change (per poll
+    when polling). Without the feed (unreachable, or --poll) the REST book is polled.
     """
     with _client(server, key_file) as client:
-        snapshot = client.orderbook(market, depth)
+        snapshot = client.orderbook(market, depth)  # also: an unknown market fails here
         if once:
             if as_json:
                 _print_json(snapshot)
             else:
                 Console().print(_ladder(snapshot, market, depth))
             return
+        show = _json_lines() if as_json else _live_ladder(market, depth, snapshot)
+        next(show)
         try:
-            if as_json:
-                _print_json(snapshot)
-                while True:
-                    time.sleep(interval_s)
-                    _print_json(client.orderbook(market, depth))
-            with Live(_ladder(snapshot, market, depth), refresh_per_second=4) as live:
-                while True:
-                    time.sleep(interval_s)
-                    try:
-                        snapshot = client.orderbook(market, depth)
-                        live.update(_ladder(snapshot, market, depth))
-                    except GridmarketError as exc:  # keep the last book, say why it is stale
-                        live.update(_ladder(snapshot, market, depth, f"stale: {exc}"))
+            if not poll:
+                try:
+                    for view in BookFeed(client.server, market, depth=depth, url=feed_url).books():
+                        show.send((view, None))
+                except FeedError as exc:
+                    typer.echo(f"note: {exc}; polling the REST book instead", err=True)
+            while True:
+                try:
+                    snapshot = client.orderbook(market, depth)
+                    show.send((snapshot, None))
+                except GridmarketError as exc:  # keep the last book, say why it is stale
+                    show.send((snapshot, f"stale: {exc}"))
+                time.sleep(interval_s)
         except KeyboardInterrupt:
             return
+        finally:
+            show.close()
+
+
+Shown = tuple[OrderBook, str | None]
+
+
+def _json_lines() -> Generator[None, Shown, None]:
+    while True:
+        view, _ = yield
+        _print_json(view)
+
+
+def _live_ladder(market: str, depth: int, first: OrderBook) -> Generator[None, Shown, None]:
+    with Live(_ladder(first, market, depth), refresh_per_second=4) as live:
+        while True:
+            view, note = yield
+            live.update(_ladder(view, market, depth, note))
 
 
 # -- trades, balances, transfers ----------------------------------------------------------------

@@ -23,6 +23,13 @@ The built-in supplier (a small CPU model quoted on `text-local`, see `gridmarket
     ask price, USD/unit  --builtin-price-usd     GRIDMARKET_BUILTIN_PRICE_USD       0.010
     units kept resting   --builtin-resting-units GRIDMARKET_BUILTIN_RESTING_UNITS   2
     capacity, tokens/min --builtin-capacity      GRIDMARKET_BUILTIN_CAPACITY        measured
+Calls per consumption key per minute on the consumption API (`gateway.service`), likewise:
+
+    calls per key        --consumption-rate-limit GRIDMARKET_CONSUMPTION_RATE_LIMIT 6000
+
+Supplier endpoints for the consumption gateway (`gateway.suppliers` has the format):
+
+    endpoints            --supplier (repeatable)  GRIDMARKET_SUPPLIERS (comma/newline list)
 
 The defaults are generous, for a self-hosted exchange: 100 requests a second per signing key
 sustained, and orders at 50 a second per key and market with bursts of 100. A value that is
@@ -37,11 +44,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from gridmarket.gateway.contract import SupplierEndpoint
+from gridmarket.gateway.suppliers import parse_suppliers
 
 HOME_ENV = "GRIDMARKET_HOME"
 DATABASE_URL_ENV = "GRIDMARKET_DATABASE_URL"
@@ -56,6 +66,8 @@ RATE_LIMIT_WINDOW_ENV = "GRIDMARKET_RATE_LIMIT_WINDOW_S"
 ORDER_RATE_PER_SECOND_ENV = "GRIDMARKET_ORDER_RATE_PER_SECOND"
 ORDER_RATE_PER_MINUTE_ENV = "GRIDMARKET_ORDER_RATE_PER_MINUTE"
 ORDER_BURST_ENV = "GRIDMARKET_ORDER_BURST"
+CONSUMPTION_RATE_ENV = "GRIDMARKET_CONSUMPTION_RATE_LIMIT"
+DEFAULT_CONSUMPTION_CALLS_PER_MINUTE = 6000
 MAX_RATE_SETTING = 1_000_000_000
 
 BUILTIN_SUPPLIER_ENV = "GRIDMARKET_BUILTIN_SUPPLIER"
@@ -107,6 +119,11 @@ def _rate(name: str, raw: int | str) -> int:
     if re.fullmatch(r"[0-9]{1,10}", text) is None or not 1 <= int(text) <= MAX_RATE_SETTING:
         raise ValueError(f"{name}: must be a whole number from 1 to {MAX_RATE_SETTING}: {raw!r}")
     return int(text)
+
+
+def _consumption_rate(flag: int | None, env: Mapping[str, str]) -> int:
+    raw: int | str | None = flag if flag is not None else (env.get(CONSUMPTION_RATE_ENV) or None)
+    return DEFAULT_CONSUMPTION_CALLS_PER_MINUTE if raw is None else _rate(CONSUMPTION_RATE_ENV, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +202,9 @@ class Settings:
     port: int = DEFAULT_PORT
     rate_limits: RateLimits = field(default_factory=RateLimits)
     builtin_supplier: BuiltinSupplier = field(default_factory=BuiltinSupplier)
+    #: The consumption gateway's supplier endpoints (they may hold API keys: not in repr).
+    suppliers: tuple[SupplierEndpoint, ...] = field(default=(), repr=False)
+    consumption_calls_per_minute: int = DEFAULT_CONSUMPTION_CALLS_PER_MINUTE
 
     @classmethod
     def resolve(
@@ -197,11 +217,14 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         rate_limits: Mapping[str, int | None] | None = None,
         builtin_supplier: BuiltinSupplier | None = None,
+        suppliers: Sequence[str] = (),
+        consumption_calls_per_minute: int | None = None,
     ) -> Settings:
         """Settings from flags (arguments; None when not given), then `environ`, then defaults.
 
-        `rate_limits` holds the rate-limit flags by `RateLimits` field name. The built-in
-        supplier stays off unless `builtin_supplier` is given (`gridmarket serve` resolves it).
+        `rate_limits` holds the rate-limit flags by `RateLimits` field name; `suppliers` the
+        `--supplier` entries (ValueError for a malformed one). The built-in supplier stays off
+        unless `builtin_supplier` is given (`gridmarket serve` resolves it).
         """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
@@ -214,6 +237,8 @@ class Settings:
             port=DEFAULT_PORT if port is None else port,
             rate_limits=RateLimits.resolve(rate_limits or {}, env),
             builtin_supplier=builtin_supplier or BuiltinSupplier(),
+            suppliers=parse_suppliers(suppliers, env),
+            consumption_calls_per_minute=_consumption_rate(consumption_calls_per_minute, env),
         )
 
     def ensure_data_dir(self) -> None:

@@ -123,7 +123,7 @@ def test_a_request_that_fails_validation_names_the_field(tmp_path: Path) -> None
         (409, "conflict"),
         (413, "request_too_large"),
         (422, "validation_error"),
-        (429, "rate_limit"),
+        (429, "rate_limited"),
         (418, "http_418"),
     ],
 )

@@ -93,7 +93,7 @@ def test_the_human_book_and_the_public_tape(server: Server, key: Path) -> None:
         run_json(server, key, "order", "cancel", "--all")
 
 
-def test_the_live_ladder_polls_until_interrupted(server: Server, key: Path) -> None:
+def test_the_live_ladder_runs_until_interrupted(server: Server, key: Path) -> None:
     run_json(server, key, "order", "place", MARKET, "buy", "1", "--price", "1.444")
     process = subprocess.Popen(
         [str(GRIDMARKET), "book", MARKET, "--interval", "0.2", "--server", server.url],
@@ -108,7 +108,7 @@ def test_the_live_ladder_polls_until_interrupted(server: Server, key: Path) -> N
         # Rich renders a non-terminal Live only when it stops, so there is nothing to wait for
         # but time: long enough for a loaded machine to import the CLI and poll a few times.
         time.sleep(6)
-        assert process.poll() is None  # still polling
+        assert process.poll() is None  # still following the book
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=10)
     finally:

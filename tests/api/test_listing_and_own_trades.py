@@ -127,8 +127,8 @@ def test_a_trade_is_one_fill_per_side(
 def test_the_model_keeps_each_accounts_own_fills_bounded_and_once() -> None:
     model = OwnTrades(max_fills_per_account=10)
     for n in range(1, 12):
-        model.apply_outcome(n, [_trade(n, "b", f"s{n % 2}", "buy", seq=n)])
-    model.apply_outcome(5, [_trade(99, "b", "s0", "buy", seq=5)])  # already applied: ignored
+        model.apply_outcome(n, 0, [_trade(n, "b", f"s{n % 2}", "buy", seq=n)])
+    model.apply_outcome(5, 0, [_trade(99, "b", "s0", "buy", seq=5)])  # already applied: ignored
     assert model.applied_seq == 11
     # 11 > 10: the oldest tenth (1) and the excess (1) are dropped.
     assert model.trade_ids("b") == list(range(3, 12))

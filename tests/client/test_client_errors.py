@@ -68,7 +68,7 @@ def test_auto_mode_is_its_own_forbidden(grid: FakeGrid, api: Api) -> None:
 
 
 def test_429_carries_retry_after(grid: FakeGrid, api: Api) -> None:
-    grid.on("GET", "/v1/me", 429, _envelope("rate_limit", "slow down"), **{"retry-after": "7"})
+    grid.on("GET", "/v1/me", 429, _envelope("rate_limited", "slow down"), **{"retry-after": "7"})
     with pytest.raises(RateLimited) as caught:
         api("me")
     assert caught.value.retry_after_s == 7

@@ -713,7 +713,7 @@ class Reference:
                 needed -= taken
         self.calls[cmd.call_id] = Call(a, i, tokens, allocations, key)
         drawn = tuple((lot.lot_id, n) for lot, n in allocations)
-        self._emit(e.TokensCommitted, cmd.call_id, a, i, tokens, drawn)
+        self._emit(e.TokensCommitted, cmd.call_id, a, i, tokens, drawn, key)
 
     def _deliver(self, lot: Lot, tokens: int) -> None:
         lot.remaining -= tokens

@@ -105,3 +105,37 @@ consumption_keys = sa.Table(
     sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
     sa.Column("name", sa.Text, nullable=True),  # migration 0003
 )
+
+# -- Payments (migration 0004): Auto-Reload's payment method and its charges. ----------------
+# `payment_methods`: per account, the ledger-only adapter's allowance (what the operator lets
+# it charge; NULL: no method) and the standing decline (NULL: none), which makes every Auto
+# Mode call answer 402 until the operator fixes the method. `payment_charges`: every charge
+# attempt, keyed by its idempotency key, with the deposit that credited it (NULL: not yet).
+
+payment_methods = sa.Table(
+    "payment_methods",
+    metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("allowance_usd_micros", sa.BigInteger, nullable=True),
+    sa.Column("declined_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("decline_reason", sa.Text, nullable=True),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+)
+
+payment_charges = sa.Table(
+    "payment_charges",
+    metadata,
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False, index=True),
+    sa.Column("amount_usd_micros", sa.BigInteger, nullable=False),
+    #: `charged` or `declined`.
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("decline_reason", sa.Text, nullable=True),
+    #: The UTC calendar month of the charge, `YYYY-MM` (the monthly limit's period).
+    sa.Column("month", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    #: The command log's last seq when the charge was made (recovery looks for its deposit
+    #: after it), and the seq of the `Deposit` that credited the charge.
+    sa.Column("log_seq_before", sa.BigInteger, nullable=False),
+    sa.Column("deposit_seq", sa.BigInteger, nullable=True),
+)

@@ -32,15 +32,14 @@ first, filtered by `instrument_id`/`market_id`, paged with `next`/`prev`/`limit`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import params, wire
+from gridmarket.api import write_docs as docs
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedRoute
 from gridmarket.core.accounts import Account, Lot
@@ -50,29 +49,14 @@ from gridmarket.core.ids import AccountId, InstrumentId
 from gridmarket.core.state import MarketState
 from gridmarket.core.units import TOKENS_PER_UNIT
 from gridmarket.service.account_history import USD_ASSET, AccountHistory, TransferRecord
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import model_lifespan
 
 USD = "USD"
 MAX_LOTS_SHOWN = 100
 TRANSFER_KEYS = frozenset({"instrument_id", "quantity"})
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan, after `app.state.market` is set, and stops first."""
-    market = app.state.market
-    if not isinstance(market, MarketService):
-        app.state.account_history = None
-        yield
-        return
-    model = AccountHistory()
-    async with model.following(market):
-        app.state.account_history = model
-        try:
-            yield
-        finally:
-            app.state.account_history = None
-
+_lifespan = model_lifespan("account_history", lambda market: AccountHistory())
 
 router = APIRouter(prefix="/v1", tags=["accounts"], route_class=SignedRoute, lifespan=_lifespan)
 
@@ -377,7 +361,12 @@ def moved(events: list[Any], seq: int, ts_ms: int, trigger: str) -> TransferReco
     return None
 
 
-@router.post("/transfers/trading-to-consumption", response_model=None)
+@router.post(
+    "/transfers/trading-to-consumption",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UnitsBody),
+    responses=docs.TRANSFER_RESPONSES,
+)
 async def trading_to_consumption(request: Request, signed: Signed) -> Response:
     try:
         market = params.market(request)
@@ -396,7 +385,12 @@ async def trading_to_consumption(request: Request, signed: Signed) -> Response:
         return problem.response()
 
 
-@router.post("/transfers/consumption-to-trading", response_model=None)
+@router.post(
+    "/transfers/consumption-to-trading",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UnitsBody),
+    responses={422: docs.TRANSFER_RESPONSES[422]},
+)
 async def consumption_to_trading(request: Request, signed: Signed) -> Response:
     """Always refused by the core: tokens in consumption cannot go back to be resold."""
     try:

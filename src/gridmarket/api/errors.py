@@ -70,6 +70,9 @@ class Problem(Exception):
 
 # Fixed, not derived from `http.HTTPStatus` phrases: those change between Python versions
 # (413 and 422 were renamed in 3.13). Names follow The Grid's SDK codes where it has one.
+#: The one code of every 429, the rate limiter's and a plain `HTTPException(429)` alike.
+RATE_LIMITED_CODE = "rate_limited"
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "auth_failed",
@@ -80,7 +83,7 @@ _STATUS_CODES = {
     413: "request_too_large",
     415: "unsupported_media_type",
     422: VALIDATION_ERROR_CODE,
-    429: "rate_limit",
+    429: RATE_LIMITED_CODE,
     500: INTERNAL_ERROR_CODE,
     503: "service_unavailable",
 }

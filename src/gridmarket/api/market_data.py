@@ -46,12 +46,11 @@ import functools
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import islice
 from typing import Any, NamedTuple, ParamSpec
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gridmarket.api import wire
@@ -61,6 +60,7 @@ from gridmarket.core.events import Trade
 from gridmarket.core.exchange import Exchange
 from gridmarket.core.ids import InstrumentId
 from gridmarket.core.instruments import Instrument
+from gridmarket.service.followed import model_lifespan
 from gridmarket.service.market import MarketService
 from gridmarket.service.market_data import MarketData, Stats24h
 
@@ -73,22 +73,9 @@ TOKENS_PER_UNIT = 1_000_000
 QUOTE_CURRENCY = "USD"
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan, after `app.state.market` is set, and stops first."""
-    market = app.state.market
-    if not isinstance(market, MarketService):
-        app.state.market_data = None
-        yield
-        return
-    model = MarketData(market.sequencer.exchange.state.instruments)
-    async with model.following(market):
-        app.state.market_data = model
-        try:
-            yield
-        finally:
-            app.state.market_data = None
-
+_lifespan = model_lifespan(
+    "market_data", lambda market: MarketData(market.sequencer.exchange.state.instruments)
+)
 
 router = APIRouter(prefix="/v1", tags=["market data"], lifespan=_lifespan)
 

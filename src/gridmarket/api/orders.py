@@ -74,6 +74,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import listing, wire
+from gridmarket.api import write_docs as docs
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
 from gridmarket.core.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
@@ -288,7 +289,13 @@ def _rejection(outcome: Outcome) -> str | None:
     return None
 
 
-@router.post("/orders", status_code=201, response_model=None)
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.request_body(docs.PlaceOrderBody),
+    responses=docs.PLACE_ORDER_RESPONSES,
+)
 async def place_order(request: Request, signed: Signed) -> Response:
     try:
         market = _market(request)
@@ -359,7 +366,7 @@ def _matcher(filters: listing.Filters, orders: dict[int, Order]) -> Any:
     return keep
 
 
-@router.get("/orders", response_model=None)
+@router.get("/orders", response_model=None, responses=docs.LIST_ORDERS_RESPONSES)
 async def list_orders(request: Request, signed: Signed) -> Response:
     """Own orders, oldest first by default, filtered and paged (module docstring)."""
     try:
@@ -389,7 +396,7 @@ async def list_orders(request: Request, signed: Signed) -> Response:
         return problem.response()
 
 
-@router.get("/orders/count", response_model=None)
+@router.get("/orders/count", response_model=None, responses=docs.COUNT_ORDERS_RESPONSES)
 async def count_orders(request: Request, signed: Signed) -> Response:
     """The caller's open orders: `count` and `by_market` (JSON numbers, contract line 252)."""
     try:
@@ -405,7 +412,7 @@ async def count_orders(request: Request, signed: Signed) -> Response:
         return problem.response()
 
 
-@router.get("/orders/{order_id}", response_model=None)
+@router.get("/orders/{order_id}", response_model=None, responses=docs.GET_ORDER_RESPONSES)
 async def get_order(request: Request, order_id: str, signed: Signed) -> Response:
     try:
         market = _market(request)
@@ -441,7 +448,12 @@ def _update_body(raw: bytes) -> tuple[int | None, int | None, str | None]:
     return price, quantity, time_in_force
 
 
-@router.put("/orders/{order_id}", response_model=None)
+@router.put(
+    "/orders/{order_id}",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UpdateOrderBody),
+    responses=docs.UPDATE_ORDER_RESPONSES,
+)
 async def replace_order(request: Request, order_id: str, signed: Signed) -> Response:
     """Cancel-replace: 200 with the new Order (module docstring)."""
     try:
@@ -477,7 +489,12 @@ async def replace_order(request: Request, order_id: str, signed: Signed) -> Resp
 # -- cancelling ---------------------------------------------------------------------------------
 
 
-@router.delete("/orders/{order_id}", status_code=204, response_model=None)
+@router.delete(
+    "/orders/{order_id}",
+    status_code=204,
+    response_model=None,
+    responses=docs.CANCEL_ORDER_RESPONSES,
+)
 async def cancel_order(request: Request, order_id: str, signed: Signed) -> Response:
     """Exactly 204 on success (contract line 279); 404 unknown or foreign; 409 not open."""
     try:
@@ -514,12 +531,14 @@ async def _cancel_all(request: Request, signed: SignedAccount, market_id: str | 
         return problem.response()
 
 
-@router.delete("/orders", response_model=None)
+@router.delete("/orders", response_model=None, responses=docs.CANCEL_ALL_RESPONSES)
 async def cancel_all_orders(request: Request, signed: Signed) -> Response:
     """200 `{"data": {"cancelled": N}}`, N a JSON number (contract line 253)."""
     return await _cancel_all(request, signed, None)
 
 
-@router.delete("/markets/{market_id}/orders", response_model=None)
+@router.delete(
+    "/markets/{market_id}/orders", response_model=None, responses=docs.CANCEL_ALL_RESPONSES
+)
 async def cancel_market_orders(request: Request, market_id: str, signed: Signed) -> Response:
     return await _cancel_all(request, signed, market_id)

@@ -25,6 +25,7 @@ from fastapi import Request
 
 from gridmarket.api.errors import Problem
 from gridmarket.service.account_history import AccountHistory
+from gridmarket.service.followed import caught_up_model
 from gridmarket.service.market import MarketService
 
 DEFAULT_LIMIT = 50
@@ -51,10 +52,9 @@ def market(request: Request) -> MarketService:
 async def history(request: Request) -> tuple[MarketService, AccountHistory]:
     """The market and the account history, once it holds every acknowledged command."""
     running = market(request)
-    model = getattr(request.app.state, "account_history", None)
-    if not isinstance(model, AccountHistory):
+    model = await caught_up_model(request.app.state, "account_history", AccountHistory)
+    if model is None:
         raise Problem(503, "service_unavailable", "the account history is not running")
-    await model.caught_up(running.sequencer.committed_seq)
     return running, model
 
 

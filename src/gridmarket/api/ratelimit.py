@@ -34,11 +34,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
-from gridmarket.api.errors import error_response
+from gridmarket.api.errors import RATE_LIMITED_CODE, error_response
 from gridmarket.auth.ratelimit import Decision, Rate, RateLimiter, RateLimiterConfig
 from gridmarket.settings import RateLimits, Settings
 
-RATE_LIMITED_CODE = "rate_limited"
 SCOPE_KEY = "gridmarket.ratelimit"
 ORDER_WINDOW_S = 60
 _ORDER_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")

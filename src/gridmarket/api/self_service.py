@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import key_ops, settings_ops
+from gridmarket.api import write_docs as docs
 from gridmarket.api.bodies import boolean, invalid, json_object
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedRoute
@@ -68,7 +69,13 @@ async def list_api_keys(request: Request, signed: Signed) -> Response:
     return await _answer(request, work)
 
 
-@router.post("/api-keys", status_code=201, response_model=None)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.API_KEY_BODY,
+    responses=docs.self_service(201, "The new key, its plaintext in `key` (shown once)."),
+)
 async def create_api_key(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), ("api_key",))
@@ -98,7 +105,13 @@ async def list_signing_keys(request: Request, signed: Signed) -> Response:
     return await _answer(request, work)
 
 
-@router.post("/signing-keys", status_code=201, response_model=None)
+@router.post(
+    "/signing-keys",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.SIGNING_KEY_BODY,
+    responses=docs.self_service(201, "The registered key.", 409),
+)
 async def add_signing_key(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), ("signing_key",))
@@ -136,7 +149,13 @@ async def read_settings(request: Request, signed: Signed) -> Response:
     return await _answer(request, work)
 
 
-@router.post("/self/system-settings/account-mode", status_code=204, response_model=None)
+@router.post(
+    "/self/system-settings/account-mode",
+    status_code=204,
+    response_model=None,
+    openapi_extra=docs.ACCOUNT_MODE_BODY,
+    responses=docs.self_service(204, "Switched; no body."),
+)
 async def set_account_mode(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), ("mode",))
@@ -147,7 +166,12 @@ async def set_account_mode(request: Request, signed: Signed) -> Response:
     return await _answer(request, work)
 
 
-@router.patch("/self/system-settings/auto_reload", response_model=None)
+@router.patch(
+    "/self/system-settings/auto_reload",
+    response_model=None,
+    openapi_extra=docs.AUTO_RELOAD_BODY,
+    responses=docs.self_service(200, "The settings as they now are."),
+)
 async def patch_auto_reload(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), settings_ops.AUTO_RELOAD_FIELDS)
@@ -168,7 +192,12 @@ def auto_transfer_value(body: dict[str, Any]) -> bool | None:
     return boolean(body["auto_transfer_enabled"], "auto_transfer_enabled")
 
 
-@router.patch("/self/system-settings/auto-transfer", response_model=None)
+@router.patch(
+    "/self/system-settings/auto-transfer",
+    response_model=None,
+    openapi_extra=docs.AUTO_TRANSFER_BODY,
+    responses=docs.self_service(200, "The settings as they now are.", 403),
+)
 async def patch_auto_transfer(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         fields = ("auto_transfer_enabled", "auto_transfer_override")
@@ -187,7 +216,12 @@ def auto_buy_value(body: dict[str, Any]) -> bool:
     return boolean(value, field)
 
 
-@router.patch("/self/system-settings/auto-buy", response_model=None)
+@router.patch(
+    "/self/system-settings/auto-buy",
+    response_model=None,
+    openapi_extra=docs.AUTO_BUY_BODY,
+    responses=docs.self_service(200, "The settings as they now are.", 403),
+)
 async def patch_auto_buy(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         fields = ("auto_buy_enabled", "auto_top_up_enabled")
@@ -210,7 +244,13 @@ async def toggle_auto_top_up(request: Request, signed: Signed) -> Response:
 # -- money out ----------------------------------------------------------------------------------
 
 
-@router.post("/withdrawals", status_code=201, response_model=None)
+@router.post(
+    "/withdrawals",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.AMOUNT_BODY,
+    responses=docs.self_service(201, "The withdrawal."),
+)
 async def withdraw(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), ("amount_usd",))
@@ -220,7 +260,13 @@ async def withdraw(request: Request, signed: Signed) -> Response:
     return await _answer(request, work)
 
 
-@router.post("/payouts", status_code=201, response_model=None)
+@router.post(
+    "/payouts",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.AMOUNT_BODY,
+    responses=docs.self_service(201, "The payout."),
+)
 async def payout(request: Request, signed: Signed) -> Response:
     async def work(market: MarketService) -> Response:
         body = json_object(await request.body(), ("amount_usd",))

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import params, wire
+from gridmarket.api import write_docs as docs
 from gridmarket.api.accounts import instrument_fields, moved, refusal, times, transfer_json
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
@@ -136,7 +137,13 @@ def _capacity_problem(state: MarketState, account: Account, instrument_id: str) 
     return Problem(422, RejectReason.capacity_exceeded, f"issuance refused: {why}")
 
 
-@router.post("/supply-issuances", status_code=201, response_model=None)
+@router.post(
+    "/supply-issuances",
+    status_code=201,
+    response_model=None,
+    openapi_extra=docs.request_body(docs.UnitsBody),
+    responses=docs.ISSUE_RESPONSES,
+)
 async def issue_supply(request: Request, signed: Signed) -> Response:
     try:
         market = params.market(request)
@@ -214,7 +221,12 @@ async def supply_summary(request: Request, signed: Signed) -> Response:
 # -- issuance -> trading ------------------------------------------------------------------------
 
 
-@router.post("/issuance-accounts/transfer", response_model=None)
+@router.post(
+    "/issuance-accounts/transfer",
+    response_model=None,
+    openapi_extra=docs.request_body(docs.IssuanceTransferBody),
+    responses=docs.ISSUANCE_TRANSFER_RESPONSES,
+)
 async def issuance_to_trading(request: Request, signed: Signed) -> Response:
     """Move issued units to the trading account (where the supplier can offer them)."""
     try:

@@ -25,18 +25,17 @@ order's fills are listed as soon as its placement was answered.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gridmarket.api import listing, wire
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import Signed, SignedRoute
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import caught_up_model, model_lifespan
 from gridmarket.service.own_trades import Fill, OwnTrades
 
 CURSOR_PREFIX = "t"
@@ -46,22 +45,7 @@ TIME_COLUMNS = ("execution_timestamp", "executed_at", "created_at")
 _TRADE_ID_TEXT = re.compile(r"[1-9][0-9]{0,17}")
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan, after `app.state.market` is set, and stops first."""
-    market = app.state.market
-    if not isinstance(market, MarketService):
-        app.state.own_trades = None
-        yield
-        return
-    model = OwnTrades()
-    async with model.following(market):
-        app.state.own_trades = model
-        try:
-            yield
-        finally:
-            app.state.own_trades = None
-
+_lifespan = model_lifespan("own_trades", lambda market: OwnTrades())
 
 router = APIRouter(prefix="/v1", tags=["trades"], route_class=SignedRoute, lifespan=_lifespan)
 
@@ -90,11 +74,9 @@ def trade_json(fill: Fill) -> dict[str, Any]:
 
 async def _model(request: Request) -> OwnTrades:
     """The read model, once it holds every acknowledged command (read-your-writes)."""
-    market = request.app.state.market
-    model = getattr(request.app.state, "own_trades", None)
-    if not isinstance(market, MarketService) or not isinstance(model, OwnTrades):
+    model = await caught_up_model(request.app.state, "own_trades", OwnTrades)
+    if model is None:
         raise Problem(503, "service_unavailable", "the market service is not running")
-    await model.caught_up(market.sequencer.committed_seq)
     return model
 
 

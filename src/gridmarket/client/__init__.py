@@ -9,7 +9,8 @@
 - `Client` and `AsyncClient` share one implementation: `calls` describes each request and how
   its answer is read, `core.Engine` signs requests (Ed25519, as The Grid) and turns answers
   into typed results or exceptions; the two clients only send.
-- Results are frozen dataclasses (`market_models`, `order_models`, `account_models`): prices
+- Results are frozen dataclasses (`market_models`, `order_models`, `account_models`,
+  `self_models`): prices
   and balances are `Decimal` (never float), quantities `int`.
 - Failures are `GridmarketError` subclasses (`errors`) carrying The Grid's code and detail.
 - Credentials: `credentials.Credentials` from a key file, a private key or the environment
@@ -57,10 +58,14 @@ from gridmarket.client.market_models import (
     Ticker,
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
+from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
 from gridmarket.client.sync import Client
+from gridmarket.client.usage_models import DailyUsage, UsageLot, UsageReceipt
 
 __all__ = [
     "AccountLimits",
+    "AccountSettings",
+    "ApiKey",
     "AsyncClient",
     "AuthError",
     "AutoModeRestricted",
@@ -71,6 +76,7 @@ __all__ = [
     "ConsumptionAccount",
     "Credentials",
     "CredentialsError",
+    "DailyUsage",
     "Forbidden",
     "GridmarketError",
     "Health",
@@ -81,6 +87,7 @@ __all__ = [
     "Market",
     "MarketStats",
     "Me",
+    "MoneyOut",
     "NotFound",
     "Order",
     "OrderBook",
@@ -90,6 +97,7 @@ __all__ = [
     "RateLimited",
     "ResponseFormatError",
     "ServerError",
+    "SigningKey",
     "SupplierLiability",
     "SupplyIssuance",
     "Ticker",
@@ -98,5 +106,7 @@ __all__ = [
     "TransferRecord",
     "TransferResult",
     "TransportError",
+    "UsageLot",
+    "UsageReceipt",
     "ValidationError",
 ]

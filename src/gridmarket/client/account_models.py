@@ -6,6 +6,11 @@ answer in more than one documented shape; each `parse` takes the alternatives th
 lists (`id` for `transfer_id`, a body with or without the `data` envelope for transfers).
 Balances are `Decimal` (USD, or units that consumption may split to the token); quantities of
 whole units are `int`.
+
+A balance row's `account_id` is the id to fetch that row by (`trading_account(id)`,
+`consumption_account(id)`): the row's `id` when the server sends one (Gridmarket sends
+`id` = `<owner>:trading:<instrument>` and `account_id` = the owner), else its `account_id`.
+`owner_id` is the account that holds the row (`user_id`, else `account_id`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class TradingAccount:
     """A trading balance: one instrument's units, or USD (`currency` set) for the cash row."""
 
     account_id: str
+    owner_id: str | None
     instrument_id: str
     currency: str | None
     total_balance: Decimal
@@ -37,7 +43,8 @@ class TradingAccount:
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "trading account")
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
+            owner_id=f.opt_text("user_id", "account_id"),
             instrument_id=f.text("instrument_id", "currency"),
             currency=f.opt_text("currency"),
             total_balance=f.dec("total_balance"),
@@ -53,11 +60,16 @@ class TradingAccount:
 
 @dataclass(frozen=True, slots=True)
 class ConsumptionAccount:
-    """Units of one instrument held for inference, in units (6 decimals: exact to the token)."""
+    """One instrument held for inference. The balances are in the server's `balance_unit`:
+    Gridmarket says `"tokens"` (1 unit = 1,000,000 tokens); a server that sends no unit may
+    count in units with up to 6 decimals. `available_tokens` is the available balance in
+    tokens: the server's `available_tokens`, else `available_balance` when it is in tokens."""
 
     account_id: str
+    owner_id: str | None
     instrument_id: str
     status: str | None
+    balance_unit: str | None
     total_balance: Decimal
     available_balance: Decimal
     committed_balance: Decimal | None
@@ -68,14 +80,21 @@ class ConsumptionAccount:
     @classmethod
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "consumption account")
+        unit = f.opt_text("balance_unit")
+        available = f.dec("available_balance")
+        tokens = f.opt_whole("available_tokens", "available_balance_tokens")
+        if tokens is None and unit == "tokens" and available == available.to_integral_value():
+            tokens = int(available)
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
+            owner_id=f.opt_text("user_id", "account_id"),
             instrument_id=f.text("instrument_id"),
             status=f.opt_text("status"),
+            balance_unit=unit,
             total_balance=f.dec("total_balance"),
-            available_balance=f.dec("available_balance"),
+            available_balance=available,
             committed_balance=f.opt_dec("committed_balance"),
-            available_tokens=f.opt_whole("available_tokens", "available_balance_tokens"),
+            available_tokens=tokens,
             created_at=f.opt_text("created_at"),
             updated_at=f.opt_text("updated_at"),
         )
@@ -83,7 +102,8 @@ class ConsumptionAccount:
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
-    """The answer to a transfer: `{"status", "transfer_id"}`, bare or in `data` (§2)."""
+    """The answer to a transfer: `{"status", "transfer_id"}`, bare or in `data` (§2); a field
+    missing at the top level is read from `data` (Gridmarket sends both)."""
 
     transfer_id: str
     status: str | None
@@ -92,15 +112,19 @@ class TransferResult:
 
     @classmethod
     def parse(cls, body: object) -> Self:
-        f = Fields(body, "transfer")
-        inner = f.sub("data")
-        if inner is not None and not f.present("transfer_id"):
-            f = inner
+        top = Fields(body, "transfer")
+        inner = top.sub("data") or Fields({}, "transfer.data")
+        transfer_id = (
+            top.opt_text("transfer_id")
+            or inner.opt_text("transfer_id", "id")
+            or top.text("transfer_id", "id")
+        )
+        quantity = top.opt_whole("quantity")
         return cls(
-            transfer_id=f.text("transfer_id", "id"),
-            status=f.opt_text("status"),
-            instrument_id=f.opt_text("instrument_id"),
-            quantity=f.opt_whole("quantity"),
+            transfer_id=transfer_id,
+            status=top.opt_text("status") or inner.opt_text("status"),
+            instrument_id=top.opt_text("instrument_id") or inner.opt_text("instrument_id"),
+            quantity=inner.opt_whole("quantity") if quantity is None else quantity,
         )
 
 
@@ -147,7 +171,7 @@ class IssuanceAccount:
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "issuance account")
         return cls(
-            account_id=f.text("account_id", "id"),
+            account_id=f.text("id", "account_id"),
             instrument_id=f.text("instrument_id"),
             instrument_symbol=f.opt_text("instrument_symbol"),
             total_issued=f.whole("total_issued"),

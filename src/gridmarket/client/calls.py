@@ -43,6 +43,8 @@ from gridmarket.client.market_models import (
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
 from gridmarket.client.parse import Fields, data_list, envelope_data
+from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
+from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
 T = TypeVar("T")
 Auth = Literal["signed", "public", "unsigned"]
@@ -180,6 +182,11 @@ def instruments(next_cursor: str | None = None) -> Call[Page[Instrument]]:
 
 def instrument(instrument_id: str) -> Call[Instrument]:
     path = f"/v1/instruments/{_segment(instrument_id, 'instrument_id')}"
+    return Call("GET", path, _one(Instrument.parse), auth="public")
+
+
+def instrument_by_symbol(symbol: str) -> Call[Instrument]:
+    path = f"/v1/instruments/by-symbol/{_segment(symbol, 'symbol')}"
     return Call("GET", path, _one(Instrument.parse), auth="public")
 
 
@@ -446,3 +453,156 @@ def supplier_liability() -> Call[list[SupplierLiability]]:
 def supplier_liability_for(instrument_id: str) -> Call[SupplierLiability]:
     path = f"/v1/supplier-liability/{_segment(instrument_id, 'instrument_id')}"
     return Call("GET", path, _one(SupplierLiability.parse))
+
+
+# -- consumption usage --------------------------------------------------------------------------
+
+USAGE_STATUSES = ("ok", "failed", "cancelled")
+MAX_DAILY_ROWS = 1_000
+
+
+def _usage_query(
+    key_id: str | None, instrument_id: str | None, status: str | None
+) -> list[tuple[str, str]]:
+    if status is not None:
+        _choice(status, "status", USAGE_STATUSES)
+    return _filters(key_id=key_id, instrument_id=instrument_id, status=status)
+
+
+def usage(
+    *,
+    key_id: str | None = None,
+    instrument_id: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    next_cursor: str | None = None,
+) -> Call[Page[UsageReceipt]]:
+    """One's own usage receipts, newest first."""
+    query = _usage_query(key_id, instrument_id, status) + _paging(limit, next_cursor)
+    return Call("GET", "/v1/usage", _page(UsageReceipt.parse), tuple(query))
+
+
+def key_usage(
+    key_id: str,
+    *,
+    instrument_id: str | None = None,
+    limit: int | None = None,
+    next_cursor: str | None = None,
+) -> Call[Page[UsageReceipt]]:
+    """The receipts of one of one's consumption keys, newest first."""
+    path = f"/v1/api-keys/{_segment(key_id, 'key_id')}/usage"
+    query = _filters(instrument_id=instrument_id) + _paging(limit, next_cursor)
+    return Call("GET", path, _page(UsageReceipt.parse), tuple(query))
+
+
+def usage_receipt(request_id: str) -> Call[UsageReceipt]:
+    path = f"/v1/usage/{_segment(request_id, 'request_id')}"
+    return Call("GET", path, _one(UsageReceipt.parse))
+
+
+def usage_daily(
+    *,
+    key_id: str | None = None,
+    instrument_id: str | None = None,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    limit: int | None = None,
+) -> Call[list[DailyUsage]]:
+    """Totals per UTC day, key and instrument, newest day first."""
+    query = _filters(
+        key_id=key_id, instrument_id=instrument_id, from_date=from_date, to_date=to_date
+    )
+    if limit is not None:
+        if type(limit) is not int or not 1 <= limit <= MAX_DAILY_ROWS:
+            raise ValueError(f"limit must be an integer from 1 to {MAX_DAILY_ROWS}")
+        query.append(("limit", str(limit)))
+    return Call("GET", "/v1/usage/daily", _many(DailyUsage.parse), tuple(query))
+
+
+# -- self-service: one's own keys, settings and money out ---------------------------------------
+
+ACCOUNT_MODES = ("easy", "advanced")
+
+
+def api_keys() -> Call[list[ApiKey]]:
+    return Call("GET", "/v1/api-keys", _many(ApiKey.parse))
+
+
+def create_api_key(
+    name: str, *, expires_at: str | None = None, spend_cap_tokens: int | None = None
+) -> Call[ApiKey]:
+    """A new consumption key; its plaintext is in the result's `key`, and only there."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("name must be a non-empty string")
+    fields: dict[str, object] = {"name": name}
+    if expires_at is not None:
+        fields["expires_at"] = expires_at
+    if spend_cap_tokens is not None:
+        fields["spend_cap_tokens"] = _units(spend_cap_tokens, "spend_cap_tokens")
+    return Call("POST", "/v1/api-keys", _one(ApiKey.parse), body={"api_key": fields})
+
+
+def revoke_api_key(key_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/api-keys/{_segment(key_id, 'key_id')}", _nothing)
+
+
+def signing_keys() -> Call[list[SigningKey]]:
+    return Call("GET", "/v1/signing-keys", _many(SigningKey.parse))
+
+
+def add_signing_key(label: str, public_key: str) -> Call[SigningKey]:
+    """Register another Ed25519 public key (standard base64 of its 32 raw bytes)."""
+    if not isinstance(label, str) or not label:
+        raise ValueError("label must be a non-empty string")
+    _segment(public_key, "public_key")
+    body = {"signing_key": {"label": label, "public_key": public_key}}
+    return Call("POST", "/v1/signing-keys", _one(SigningKey.parse), body=body)
+
+
+def revoke_signing_key(key_ref: str) -> Call[None]:
+    """Revoke by key id or fingerprint (percent-encoded: a fingerprint may hold `/` or `+`)."""
+    return Call("DELETE", f"/v1/signing-keys/{_segment(key_ref, 'key_ref')}", _nothing)
+
+
+def settings() -> Call[AccountSettings]:
+    return Call("GET", "/v1/self/system-settings", _one(AccountSettings.parse))
+
+
+def set_account_mode(mode: str) -> Call[None]:
+    body = {"mode": _choice(mode, "mode", ACCOUNT_MODES)}
+    return Call("POST", "/v1/self/system-settings/account-mode", _nothing, body=body)
+
+
+def set_auto_transfer(enabled: bool) -> Call[AccountSettings]:
+    if type(enabled) is not bool:
+        raise TypeError("enabled must be True or False")
+    body = {"auto_transfer_enabled": enabled}
+    path = "/v1/self/system-settings/auto-transfer"
+    return Call("PATCH", path, _one(AccountSettings.parse), body=body)
+
+
+def set_auto_buy(enabled: bool) -> Call[AccountSettings]:
+    if type(enabled) is not bool:
+        raise TypeError("enabled must be True or False")
+    body = {"auto_buy_enabled": enabled}
+    return Call(
+        "PATCH", "/v1/self/system-settings/auto-buy", _one(AccountSettings.parse), body=body
+    )
+
+
+def _usd_amount(amount: Decimal | str | int) -> str:
+    text = price_text(amount)  # the same rules: a positive exact decimal, never a float
+    if Decimal(text) != Decimal(text).quantize(Decimal("0.000001")):
+        raise ValueError("an amount has at most 6 decimals (the micro-dollar)")
+    return text
+
+
+def withdraw(amount_usd: Decimal | str | int) -> Call[MoneyOut]:
+    body = {"amount_usd": _usd_amount(amount_usd)}
+    return Call("POST", "/v1/withdrawals", _one(MoneyOut.parse), body=body)
+
+
+def payout(amount_usd: Decimal | str | int) -> Call[MoneyOut]:
+    """A supplier payout of its available USD."""
+    body = {"amount_usd": _usd_amount(amount_usd)}
+    return Call("POST", "/v1/payouts", _one(MoneyOut.parse), body=body)

@@ -58,6 +58,8 @@ from gridmarket.client.market_models import (
     Ticker,
 )
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
+from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
+from gridmarket.client.usage_models import DailyUsage, UsageReceipt
 
 T = TypeVar("T")
 #: The most pages an `iter_*` method fetches unless told otherwise: 100 pages of 100.
@@ -370,3 +372,128 @@ class Client:
 
     def supplier_liability_for(self, instrument_id: str) -> SupplierLiability:
         return self.call(calls.supplier_liability_for(instrument_id))
+
+    # -- consumption usage ----------------------------------------------------------------------
+
+    def usage(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        next_cursor: str | None = None,
+    ) -> Page[UsageReceipt]:
+        """One's own usage receipts, newest first."""
+        return self.call(
+            calls.usage(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                status=status,
+                limit=limit,
+                next_cursor=next_cursor,
+            )
+        )
+
+    def iter_usage(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        status: str | None = None,
+        page_size: int = calls.MAX_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> Iterator[UsageReceipt]:
+        """Every retained receipt, newest first, page by page."""
+        return self._pages(
+            lambda cursor: calls.usage(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                status=status,
+                limit=page_size,
+                next_cursor=cursor,
+            ),
+            max_pages,
+        )
+
+    def key_usage(
+        self,
+        key_id: str,
+        *,
+        instrument_id: str | None = None,
+        limit: int | None = None,
+        next_cursor: str | None = None,
+    ) -> Page[UsageReceipt]:
+        return self.call(
+            calls.key_usage(
+                key_id, instrument_id=instrument_id, limit=limit, next_cursor=next_cursor
+            )
+        )
+
+    def usage_receipt(self, request_id: str) -> UsageReceipt:
+        return self.call(calls.usage_receipt(request_id))
+
+    def usage_daily(
+        self,
+        *,
+        key_id: str | None = None,
+        instrument_id: str | None = None,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        limit: int | None = None,
+    ) -> list[DailyUsage]:
+        """Totals per UTC day, key and instrument, newest day first."""
+        return self.call(
+            calls.usage_daily(
+                key_id=key_id,
+                instrument_id=instrument_id,
+                from_date=from_date,
+                to_date=to_date,
+                limit=limit,
+            )
+        )
+
+    # -- self-service ---------------------------------------------------------------------------
+
+    def instrument_by_symbol(self, symbol: str) -> Instrument:
+        return self.call(calls.instrument_by_symbol(symbol))
+
+    def api_keys(self) -> list[ApiKey]:
+        return self.call(calls.api_keys())
+
+    def create_api_key(
+        self, name: str, *, expires_at: str | None = None, spend_cap_tokens: int | None = None
+    ) -> ApiKey:
+        return self.call(
+            calls.create_api_key(name, expires_at=expires_at, spend_cap_tokens=spend_cap_tokens)
+        )
+
+    def revoke_api_key(self, key_id: str) -> None:
+        return self.call(calls.revoke_api_key(key_id))
+
+    def signing_keys(self) -> list[SigningKey]:
+        return self.call(calls.signing_keys())
+
+    def add_signing_key(self, label: str, public_key: str) -> SigningKey:
+        return self.call(calls.add_signing_key(label, public_key))
+
+    def revoke_signing_key(self, key_ref: str) -> None:
+        return self.call(calls.revoke_signing_key(key_ref))
+
+    def settings(self) -> AccountSettings:
+        return self.call(calls.settings())
+
+    def set_account_mode(self, mode: str) -> None:
+        return self.call(calls.set_account_mode(mode))
+
+    def set_auto_transfer(self, enabled: bool) -> AccountSettings:
+        return self.call(calls.set_auto_transfer(enabled))
+
+    def set_auto_buy(self, enabled: bool) -> AccountSettings:
+        return self.call(calls.set_auto_buy(enabled))
+
+    def withdraw(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return self.call(calls.withdraw(amount_usd))
+
+    def payout(self, amount_usd: Decimal | str | int) -> MoneyOut:
+        return self.call(calls.payout(amount_usd))

@@ -199,6 +199,8 @@ class TokensCommitted(NamedTuple):
     tokens: int
     #: (lot id, tokens) in the order they were drawn.
     allocations: tuple[tuple[LotId, int], ...]
+    #: The consumption key the call is made with (None for calls outside the gateway).
+    key_id: str | None = None
 
 
 class CallSettled(NamedTuple):

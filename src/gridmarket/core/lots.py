@@ -221,6 +221,7 @@ def commit(state: MarketState, command: CommitTokens) -> None:
             command.instrument_id,
             tokens,
             tuple((lot.lot_id, taken) for lot, taken in allocations),
+            key_id,
         )
     )
 

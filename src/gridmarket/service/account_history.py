@@ -31,14 +31,11 @@ that was just acknowledged sees its own transfer (read-your-writes).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple, TypeVar
 
-from gridmarket.adapters.store import Store
 from gridmarket.core.events import (
     AccountCreated,
     CallSettled,
@@ -54,14 +51,11 @@ from gridmarket.core.events import (
     UsdMoved,
 )
 from gridmarket.core.units import TOKENS_PER_UNIT
-from gridmarket.service.errors import SubscriberDropped
-from gridmarket.service.feed import Subscription
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import FollowedModel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RECORDS = 10_000
-CATCH_UP_TIMEOUT_S = 1.0
 USD_ASSET = "usd"
 _R = TypeVar("_R")
 
@@ -114,11 +108,28 @@ class ConsumptionTotals:
         self.last_withdrawal_ms: int | None = None
 
 
-class AccountHistory:
+class AccountHistory(FollowedModel):
     """Transfers, issuances and activity per account (see the module docstring)."""
+
+    EVENTS = (
+        AccountCreated,
+        CallSettled,
+        LotCreated,
+        OrderAccepted,
+        OrderCancelled,
+        OrderClosed,
+        TokensCommitted,
+        TokensForfeited,
+        Trade,
+        UnitsIssued,
+        UnitsTransferred,
+        UsdMoved,
+    )
+    LABEL = "account history"
 
     def __init__(self, *, max_records: int = DEFAULT_MAX_RECORDS) -> None:
         assert max_records > 0
+        super().__init__()
         self._max_records = max_records
         self.transfers: dict[str, deque[TransferRecord]] = {}
         self.issuances: dict[str, deque[IssuanceRecord]] = {}
@@ -127,19 +138,10 @@ class AccountHistory:
         self.touched_ms: dict[tuple[str, str], int] = {}
         self.last_trade_ms: dict[tuple[str, str], int] = {}
         self.created_ms: dict[str, int] = {}
-        self.applied_seq = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- feeding ------------------------------------------------------------------------------
 
-    def apply_outcome(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
-        """Apply one committed command's events (ignored if already applied)."""
-        if seq <= self.applied_seq:
-            return
-        self._apply_events(seq, ts_ms, events)
-        self._advance(seq)
-
-    def _apply_events(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
+    def apply_events(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
         lot_units: dict[tuple[str, str], int] = {}
         moved_units: dict[tuple[str, str], int] = {}
         count = 0
@@ -262,31 +264,6 @@ class AccountHistory:
             records = table[account_id] = deque(maxlen=self._max_records)
         records.append(record)
 
-    def _advance(self, seq: int) -> None:
-        self.applied_seq = seq
-        if self._waiters:
-            ready = [w for w in self._waiters if w[0] <= seq]
-            self._waiters = [w for w in self._waiters if w[0] > seq]
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(None)
-
-    async def caught_up(self, seq: int, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Wait until every outcome up to `seq` is applied (read-your-writes); False on timeout."""
-        if self.applied_seq >= seq:
-            return True
-        future = asyncio.get_running_loop().create_future()
-        entry = (seq, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
     # -- reading ------------------------------------------------------------------------------
 
     def transfers_of(self, account_id: str) -> list[TransferRecord]:
@@ -296,75 +273,3 @@ class AccountHistory:
     def issuances_of(self, account_id: str) -> list[IssuanceRecord]:
         """The account's retained issuances, oldest first."""
         return list(self.issuances.get(account_id, ()))
-
-    # -- running against a market service -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def following(self, market: MarketService) -> AsyncIterator[AccountHistory]:
-        """Backfill from the store, then follow the feed until the context exits."""
-        subscription = await self._catch_up(market)
-        task = asyncio.create_task(self._follow(market, subscription), name="account-history")
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _catch_up(self, market: MarketService) -> Subscription:
-        # Subscribe, then read committed_seq, with no await between (see market_data).
-        subscription = market.subscribe()
-        upto = market.sequencer.committed_seq
-        after = self.applied_seq
-        if upto > after:
-            outcomes = await asyncio.to_thread(_load_outcomes, market.store, after, upto)
-            for seq, ts_ms, events in outcomes:
-                self._apply_events(seq, ts_ms, events)
-            self._advance(upto)
-        return subscription
-
-    async def _follow(self, market: MarketService, subscription: Subscription) -> None:
-        while True:
-            try:
-                async with subscription:
-                    async for outcome in subscription:
-                        self.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
-                return  # the feed closed: the market is stopping
-            except SubscriberDropped:
-                log.warning("account history fell behind the feed; catching up from the store")
-                subscription = await self._catch_up(market)
-            except Exception:
-                log.exception("account history stopped following the feed")
-                raise
-
-
-_WANTED = (
-    AccountCreated,
-    CallSettled,
-    LotCreated,
-    OrderAccepted,
-    OrderCancelled,
-    OrderClosed,
-    TokensCommitted,
-    TokensForfeited,
-    Trade,
-    UnitsIssued,
-    UnitsTransferred,
-    UsdMoved,
-)
-
-
-def _load_outcomes(
-    store: Store, after_seq: int, upto_seq: int
-) -> list[tuple[int, int, list[object]]]:
-    """The wanted events of each command in (after_seq, upto_seq], grouped by seq, in order."""
-    outcomes: list[tuple[int, int, list[object]]] = []
-    for _, event in store.load_events(after_seq):
-        if event.seq > upto_seq:
-            break  # committed after the subscription began: the feed carries it
-        if not isinstance(event, _WANTED):
-            continue
-        if not outcomes or outcomes[-1][0] != event.seq:
-            outcomes.append((event.seq, event.ts_ms, []))
-        outcomes[-1][2].append(event)
-    return outcomes

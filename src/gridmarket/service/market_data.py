@@ -24,20 +24,15 @@ own trades (read-your-writes).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from gridmarket.adapters.store import Store
 from gridmarket.core.events import Trade
 from gridmarket.core.ids import InstrumentId
 from gridmarket.service.candles import DEFAULT_RETENTION, Candle, Candles
-from gridmarket.service.errors import SubscriberDropped
-from gridmarket.service.feed import Subscription
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import FollowedModel
 from gridmarket.service.sequencer import Clock, system_clock_ms
 
 log = logging.getLogger(__name__)
@@ -45,8 +40,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_TRADES = 1_000
 MINUTE_MS = 60_000
 WINDOW_MINUTES = 24 * 60
-#: How long a read waits for the feed to deliver what is already acknowledged.
-CATCH_UP_TIMEOUT_S = 1.0
 
 
 class _Minute:
@@ -102,8 +95,11 @@ class _Tape:
         self.candles = Candles(candle_retention)
 
 
-class MarketData:
+class MarketData(FollowedModel):
     """Recent public trades and 24h statistics per market (see the module docstring)."""
+
+    EVENTS = (Trade,)
+    LABEL = "market data"
 
     def __init__(
         self,
@@ -114,15 +110,13 @@ class MarketData:
         candle_retention: Mapping[int, int] = DEFAULT_RETENTION,
     ) -> None:
         assert max_trades > 0
+        super().__init__()
         self._clock = clock
         self._max_trades = max_trades
         self._candle_retention = candle_retention
         self._tapes: dict[str, _Tape] = {i: self._new_tape() for i in instrument_ids}
-        #: Every trade of every command up to this seq has been applied.
-        self.applied_seq = 0
         #: The timestamp of the first command ever (None while the log is empty).
         self.first_ts_ms: int | None = None
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def _new_tape(self) -> _Tape:
         return _Tape(self._max_trades, self._candle_retention)
@@ -146,47 +140,16 @@ class MarketData:
                 minutes.popleft()
         bucket.add(trade.price_usd_micros, trade.quantity_units)
 
-    def apply_outcome(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
-        """Apply one committed command's events (ignored if already applied)."""
-        if seq <= self.applied_seq:
-            return
+    def apply_events(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
         if self.first_ts_ms is None:
             self.first_ts_ms = ts_ms
         for event in events:
             if type(event) is Trade:
                 self.apply_trade(event)
-        self._advance(seq)
 
-    def _advance(self, seq: int) -> None:
-        self.applied_seq = seq
-        if self._waiters:
-            ready = [w for w in self._waiters if w[0] <= seq]
-            self._waiters = [w for w in self._waiters if w[0] > seq]
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(None)
-
-    async def caught_up(self, seq: int, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Wait until every outcome up to `seq` is applied (read-your-writes); False on timeout.
-
-        An acknowledged command's submitter is answered before the feed delivers its outcome
-        to this model, so a read right after an acknowledgement waits here for a moment.
-        """
-        if self.applied_seq >= seq:
-            return True
-        future = asyncio.get_running_loop().create_future()
-        entry = (seq, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
-    # -- reading ------------------------------------------------------------------------------
+    def on_backfill(self, first_ts_ms: int | None) -> None:
+        if self.first_ts_ms is None:
+            self.first_ts_ms = first_ts_ms
 
     def now_ms(self) -> int:
         return self._clock()
@@ -233,60 +196,3 @@ class MarketData:
         """The start of the oldest period of `resolution` still held (None: every one is)."""
         tape = self._tapes.get(instrument_id)
         return None if tape is None else tape.candles.retained_from_ms(resolution)
-
-    # -- running against a market service -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def following(self, market: MarketService) -> AsyncIterator[MarketData]:
-        """Backfill from the store, then follow the feed until the context exits."""
-        subscription = await self._catch_up(market)
-        task = asyncio.create_task(self._follow(market, subscription), name="market-data")
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _catch_up(self, market: MarketService) -> Subscription:
-        # Subscribe, then read committed_seq, with no await between: every outcome after
-        # `upto` reaches the subscription, every one up to it is in the store.
-        subscription = market.subscribe()
-        upto = market.sequencer.committed_seq
-        after = self.applied_seq
-        if upto > after:
-            first_ts_ms, trades = await asyncio.to_thread(_load_trades, market.store, after, upto)
-            if self.first_ts_ms is None:
-                self.first_ts_ms = first_ts_ms
-            for trade in trades:
-                self.apply_trade(trade)
-            self._advance(upto)
-        return subscription
-
-    async def _follow(self, market: MarketService, subscription: Subscription) -> None:
-        while True:
-            try:
-                async with subscription:
-                    async for outcome in subscription:
-                        self.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
-                return  # the feed closed: the market is stopping
-            except SubscriberDropped:
-                log.warning("market data fell behind the feed; catching up from the store")
-                subscription = await self._catch_up(market)
-            except Exception:
-                log.exception("market data stopped following the feed")
-                raise
-
-
-def _load_trades(store: Store, after_seq: int, upto_seq: int) -> tuple[int | None, list[Trade]]:
-    """(timestamp of the first event read, trades of commands in (after_seq, upto_seq])."""
-    first_ts_ms: int | None = None
-    trades: list[Trade] = []
-    for _, event in store.load_events(after_seq):
-        if event.seq > upto_seq:
-            break  # committed after the subscription began: the feed carries it
-        if first_ts_ms is None:
-            first_ts_ms = event.ts_ms
-        if type(event) is Trade:
-            trades.append(event)
-    return first_ts_ms, trades

@@ -20,22 +20,16 @@ the event loop only, so a request sees whole outcomes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from gridmarket.adapters.store import Store
 from gridmarket.core.events import Trade
-from gridmarket.service.errors import SubscriberDropped
-from gridmarket.service.feed import Subscription
-from gridmarket.service.market import MarketService
+from gridmarket.service.followed import FollowedModel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILLS_PER_ACCOUNT = 100_000
-CATCH_UP_TIMEOUT_S = 1.0
 
 
 class Fill(NamedTuple):
@@ -97,16 +91,17 @@ def fills_of(trade: Trade) -> tuple[Fill, Fill]:
     )
 
 
-class OwnTrades:
+class OwnTrades(FollowedModel):
     """Each account's own fills, from committed outcomes (see the module docstring)."""
+
+    EVENTS = (Trade,)
+    LABEL = "own trades"
 
     def __init__(self, *, max_fills_per_account: int = DEFAULT_MAX_FILLS_PER_ACCOUNT) -> None:
         assert max_fills_per_account >= 10
+        super().__init__()
         self._max = max_fills_per_account
         self._accounts: dict[str, _AccountFills] = {}
-        #: Every trade of every command up to this seq has been applied.
-        self.applied_seq = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -125,39 +120,10 @@ class OwnTrades:
                     del fills.by_id[trade_id]
                 del fills.ids[:dropped]
 
-    def apply_outcome(self, seq: int, events: Iterable[object]) -> None:
-        """Apply one committed command's events (ignored if already applied)."""
-        if seq <= self.applied_seq:
-            return
+    def apply_events(self, seq: int, ts_ms: int, events: Iterable[object]) -> None:
         for event in events:
             if type(event) is Trade:
                 self.apply_trade(event)
-        self._advance(seq)
-
-    def _advance(self, seq: int) -> None:
-        self.applied_seq = seq
-        if self._waiters:
-            ready = [w for w in self._waiters if w[0] <= seq]
-            self._waiters = [w for w in self._waiters if w[0] > seq]
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(None)
-
-    async def caught_up(self, seq: int, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Wait until every outcome up to `seq` is applied; False on timeout."""
-        if self.applied_seq >= seq:
-            return True
-        future = asyncio.get_running_loop().create_future()
-        entry = (seq, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -169,53 +135,3 @@ class OwnTrades:
     def fill(self, account_id: str, trade_id: int) -> Fill | None:
         fills = self._accounts.get(account_id)
         return None if fills is None else fills.by_id.get(trade_id)
-
-    # -- running against a market service -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def following(self, market: MarketService) -> AsyncIterator[OwnTrades]:
-        """Backfill from the store, then follow the feed until the context exits."""
-        subscription = await self._catch_up(market)
-        task = asyncio.create_task(self._follow(market, subscription), name="own-trades")
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _catch_up(self, market: MarketService) -> Subscription:
-        # Subscribe, then read committed_seq, with no await between (see market_data).
-        subscription = market.subscribe()
-        upto = market.sequencer.committed_seq
-        if upto > self.applied_seq:
-            trades = await asyncio.to_thread(_load_trades, market.store, self.applied_seq, upto)
-            for trade in trades:
-                self.apply_trade(trade)
-            self._advance(upto)
-        return subscription
-
-    async def _follow(self, market: MarketService, subscription: Subscription) -> None:
-        while True:
-            try:
-                async with subscription:
-                    async for outcome in subscription:
-                        self.apply_outcome(outcome.seq, outcome.events)
-                return  # the feed closed: the market is stopping
-            except SubscriberDropped:
-                log.warning("own trades fell behind the feed; catching up from the store")
-                subscription = await self._catch_up(market)
-            except Exception:
-                log.exception("own trades stopped following the feed")
-                raise
-
-
-def _load_trades(store: Store, after_seq: int, upto_seq: int) -> list[Trade]:
-    """The trades of commands in (after_seq, upto_seq]."""
-    trades: list[Trade] = []
-    for _, event in store.load_events(after_seq):
-        if event.seq > upto_seq:
-            break  # committed after the subscription began: the feed carries it
-        if type(event) is Trade:
-            trades.append(event)
-    return trades
