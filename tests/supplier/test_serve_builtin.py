@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import pytest
 from live_server import GRIDMARKET, clean_env, free_port
 
@@ -142,3 +144,52 @@ def test_the_model_process_stops_with_the_server(tmp_path: Path) -> None:
             break
         assert time.monotonic() < deadline, "the model process outlived the server"
         time.sleep(0.05)
+
+
+def test_an_auto_mode_account_with_only_usd_gets_generated_text_through_both_sdks(
+    server: BuiltinServer,
+) -> None:
+    """Issue 4's 'done means': a newcomer in Auto Mode, holding USD and nothing else, calls
+    text-local through the official OpenAI and Anthropic SDKs; the gateway buys a unit on the
+    book (the built-in supplier's ask), moves it to consumption, and the built-in model, a
+    separate process reached over HTTP, writes the answer."""
+    created = server.admin(
+        "POST", "/v1/admin/accounts", json={"name": "newcomer", "mode": "easy", "deposit_usd": "1"}
+    )
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    signer = Signer(base64.b64decode(data["signing_key"]["private_key"]))
+    key = data["consumption_key"]
+
+    chat = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
+    answer = chat.chat.completions.create(
+        model="text-local",
+        messages=[{"role": "user", "content": "Name one colour."}],
+        max_tokens=12,
+    )
+    text = answer.choices[0].message.content or ""
+    assert text.strip(), answer
+    assert answer.model == "text-local"
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+
+    claude = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0, timeout=120)
+    message = claude.messages.create(
+        model="text-local",
+        max_tokens=12,
+        messages=[{"role": "user", "content": "Name one animal."}],
+    )
+    assert message.content[0].type == "text" and message.content[0].text.strip()
+    assert message.usage.output_tokens > 0
+
+    # Paid by a market buy on the book: one filled buy of the built-in supplier's units, moved
+    # straight to consumption; what the two calls used is gone from it.
+    orders = _signed(server, signer, "GET", "/v1/orders")["data"]
+    assert [(o["side"], o["type"], o["status"]) for o in orders] == [("buy", "market", "filled")]
+    deadline = time.monotonic() + 10
+    while True:
+        [row] = _signed(server, signer, "GET", "/v1/consumption-accounts")["data"]
+        if row["committed_balance"] in ("0", 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    used = answer.usage.total_tokens + message.usage.input_tokens + message.usage.output_tokens
+    assert int(row["available_balance"]) == 1_000_000 * int(orders[0]["quantity"]) - used
