@@ -116,7 +116,9 @@ def open_market(url: str, home: Path) -> tuple[str, str]:
     """A supplier selling UNITS units and a consumer holding them in consumption: the
     supplier's account id and the consumer's consumption key."""
     token = (home / "operator-token").read_text().strip()
-    supplier = admin(url, token, "/v1/admin/accounts", {"name": "sup", "supplier": True, "mode": "advanced"})
+    supplier = admin(
+        url, token, "/v1/admin/accounts", {"name": "sup", "supplier": True, "mode": "advanced"}
+    )
     buyer = admin(
         url, token, "/v1/admin/accounts", {"name": "buy", "mode": "advanced", "deposit_usd": "1000"}
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from gridmarket.cli_usage import register as register_usage
 from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    BuiltinSupplier,
     Settings,
 )
 
@@ -72,6 +74,37 @@ def serve(
     order_rate_per_second: OrderRatePerSecondOption = None,
     order_rate_per_minute: OrderRatePerMinuteOption = None,
     order_burst: OrderBurstOption = None,
+    builtin_supplier: Annotated[
+        bool | None,
+        typer.Option(
+            "--builtin-supplier/--no-builtin-supplier",
+            help="Run the built-in CPU model and quote it on text-local "
+            "(env GRIDMARKET_BUILTIN_SUPPLIER).",
+            show_default="on",
+        ),
+    ] = None,
+    builtin_price_usd: Annotated[
+        str | None,
+        typer.Option(
+            help="The built-in supplier's ask, USD per unit (env GRIDMARKET_BUILTIN_PRICE_USD).",
+            show_default="0.010",
+        ),
+    ] = None,
+    builtin_resting_units: Annotated[
+        int | None,
+        typer.Option(
+            help="Units the built-in supplier keeps resting on the book "
+            "(env GRIDMARKET_BUILTIN_RESTING_UNITS).",
+            show_default="2",
+        ),
+    ] = None,
+    builtin_capacity: Annotated[
+        int | None,
+        typer.Option(
+            help="The built-in model's capacity in tokens/min (env GRIDMARKET_BUILTIN_CAPACITY).",
+            show_default="measured at start",
+        ),
+    ] = None,
     supplier: Annotated[
         list[str] | None,
         typer.Option(
@@ -103,6 +136,13 @@ def serve(
             host=host,
             port=port,
             rate_limits=rate_limits,
+            builtin_supplier=BuiltinSupplier.resolve(
+                enabled=builtin_supplier,
+                price_usd=builtin_price_usd,
+                resting_units=builtin_resting_units,
+                capacity_tokens_per_min=builtin_capacity,
+                env=os.environ,
+            ),
             suppliers=supplier or (),
             consumption_calls_per_minute=consumption_rate_limit,
         )
