@@ -17,6 +17,10 @@ import sqlalchemy as sa
 
 POSTGRES_URL_ENV = "GRIDMARKET_TEST_POSTGRES_URL"
 
+# Every `gridmarket serve` a test starts runs without the built-in model (seconds to load)
+# unless the test turns it on: tests/supplier does.
+os.environ.setdefault("GRIDMARKET_BUILTIN_SUPPLIER", "0")
+
 
 @contextmanager
 def postgres_schema(base_url: str) -> Iterator[str]:

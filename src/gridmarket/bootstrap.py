@@ -19,6 +19,7 @@ from gridmarket.api import (
     feed,
     me,
     metrics,
+    openai_chat,
     orders,
     price_histories,
     self_service,
@@ -29,8 +30,10 @@ from gridmarket.api import (
 from gridmarket.api.app import create_app
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.gateway.autobuy import AutoBuyer
+from gridmarket.gateway.contract import SupplierDirectory
 from gridmarket.service.runtime import open_market
 from gridmarket.settings import Settings
+from gridmarket.supplier.builtin import with_builtin_supplier
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -39,7 +42,9 @@ def build_app(settings: Settings) -> FastAPI:
     The token is made on the first start (see `auth.operator`); the data dir must exist. The
     admin routes are added here, beside the only place that knows the token.
     """
-    app = create_app(settings, service_factory=open_market)
+    app = create_app(settings, service_factory=lambda s: with_builtin_supplier(app, open_market)(s))
+    app.state.supplier_directory = SupplierDirectory()
+    app.state.builtin_supplier = None  # the built-in supplier's run, while it runs
     app.state.operator_token = load_or_create_operator_token(settings.data_dir)
     app.include_router(admin.router)
     app.include_router(orders.router)
@@ -59,4 +64,5 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(admin_usage.router)
     app.include_router(metrics.router)
+    app.include_router(openai_chat.router)
     return app

@@ -2,6 +2,7 @@
 
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
+    gridmarket serve --supplier 'text-prime=http://10.0.0.5:8000/v1;model=M;account=acme'
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
@@ -17,6 +18,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ from gridmarket.cli_usage import register as register_usage
 from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    BuiltinSupplier,
     Settings,
 )
 
@@ -75,6 +78,52 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log every request (about 50 us of CPU each on a slow core).")
     ] = True,
+    builtin_supplier: Annotated[
+        bool | None,
+        typer.Option(
+            "--builtin-supplier/--no-builtin-supplier",
+            help="Run the built-in CPU model and quote it on text-local "
+            "(env GRIDMARKET_BUILTIN_SUPPLIER).",
+            show_default="on",
+        ),
+    ] = None,
+    builtin_price_usd: Annotated[
+        str | None,
+        typer.Option(
+            help="The built-in supplier's ask, USD per unit (env GRIDMARKET_BUILTIN_PRICE_USD).",
+            show_default="0.010",
+        ),
+    ] = None,
+    builtin_resting_units: Annotated[
+        int | None,
+        typer.Option(
+            help="Units the built-in supplier keeps resting on the book "
+            "(env GRIDMARKET_BUILTIN_RESTING_UNITS).",
+            show_default="2",
+        ),
+    ] = None,
+    builtin_capacity: Annotated[
+        int | None,
+        typer.Option(
+            help="The built-in model's capacity in tokens/min (env GRIDMARKET_BUILTIN_CAPACITY).",
+            show_default="measured at start",
+        ),
+    ] = None,
+    supplier: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A supplier endpoint, repeatable: "
+            "INSTRUMENT=BASE_URL[;model=M][;key_env=VAR][;account=ACCT] "
+            "(also GRIDMARKET_SUPPLIERS, comma-separated).",
+        ),
+    ] = None,
+    consumption_rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Consumption API calls per key per minute "
+            "[env GRIDMARKET_CONSUMPTION_RATE_LIMIT; default 6000].",
+        ),
+    ] = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
     rate_limits = {
@@ -91,6 +140,15 @@ def serve(
             host=host,
             port=port,
             rate_limits=rate_limits,
+            builtin_supplier=BuiltinSupplier.resolve(
+                enabled=builtin_supplier,
+                price_usd=builtin_price_usd,
+                resting_units=builtin_resting_units,
+                capacity_tokens_per_min=builtin_capacity,
+                env=os.environ,
+            ),
+            suppliers=supplier or (),
+            consumption_calls_per_minute=consumption_rate_limit,
         )
     except ValueError as bad:
         raise typer.BadParameter(str(bad)) from None

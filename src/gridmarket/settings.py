@@ -16,6 +16,21 @@ Rate limits on the signed Trading API (see `api.ratelimit`), whole numbers >= 1:
       ... per minute     --order-rate-per-minute GRIDMARKET_ORDER_RATE_PER_MINUTE  3000
       ... burst          --order-burst           GRIDMARKET_ORDER_BURST            100
 
+The built-in supplier (a small CPU model quoted on `text-local`, see `gridmarket.supplier`):
+
+    on/off               --builtin-supplier/--no-builtin-supplier
+                                                 GRIDMARKET_BUILTIN_SUPPLIER        on
+    ask price, USD/unit  --builtin-price-usd     GRIDMARKET_BUILTIN_PRICE_USD       0.010
+    units kept resting   --builtin-resting-units GRIDMARKET_BUILTIN_RESTING_UNITS   2
+    capacity, tokens/min --builtin-capacity      GRIDMARKET_BUILTIN_CAPACITY        measured
+Calls per consumption key per minute on the consumption API (`gateway.service`), likewise:
+
+    calls per key        --consumption-rate-limit GRIDMARKET_CONSUMPTION_RATE_LIMIT 6000
+
+Supplier endpoints for the consumption gateway (`gateway.suppliers` has the format):
+
+    endpoints            --supplier (repeatable)  GRIDMARKET_SUPPLIERS (comma/newline list)
+
 The defaults are generous, for a self-hosted exchange: 100 requests a second per signing key
 sustained, and orders at 50 a second per key and market with bursts of 100. A value that is
 not a whole number from 1 to 1,000,000,000 is refused at start-up, naming the variable.
@@ -29,11 +44,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from gridmarket.gateway.contract import SupplierEndpoint
+from gridmarket.gateway.suppliers import parse_suppliers
 
 HOME_ENV = "GRIDMARKET_HOME"
 DATABASE_URL_ENV = "GRIDMARKET_DATABASE_URL"
@@ -48,7 +66,16 @@ RATE_LIMIT_WINDOW_ENV = "GRIDMARKET_RATE_LIMIT_WINDOW_S"
 ORDER_RATE_PER_SECOND_ENV = "GRIDMARKET_ORDER_RATE_PER_SECOND"
 ORDER_RATE_PER_MINUTE_ENV = "GRIDMARKET_ORDER_RATE_PER_MINUTE"
 ORDER_BURST_ENV = "GRIDMARKET_ORDER_BURST"
+CONSUMPTION_RATE_ENV = "GRIDMARKET_CONSUMPTION_RATE_LIMIT"
+DEFAULT_CONSUMPTION_CALLS_PER_MINUTE = 6000
 MAX_RATE_SETTING = 1_000_000_000
+
+BUILTIN_SUPPLIER_ENV = "GRIDMARKET_BUILTIN_SUPPLIER"
+BUILTIN_PRICE_ENV = "GRIDMARKET_BUILTIN_PRICE_USD"
+BUILTIN_RESTING_ENV = "GRIDMARKET_BUILTIN_RESTING_UNITS"
+BUILTIN_CAPACITY_ENV = "GRIDMARKET_BUILTIN_CAPACITY"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
@@ -94,6 +121,77 @@ def _rate(name: str, raw: int | str) -> int:
     return int(text)
 
 
+def _consumption_rate(flag: int | None, env: Mapping[str, str]) -> int:
+    raw: int | str | None = flag if flag is not None else (env.get(CONSUMPTION_RATE_ENV) or None)
+    return DEFAULT_CONSUMPTION_CALLS_PER_MINUTE if raw is None else _rate(CONSUMPTION_RATE_ENV, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinSupplier:
+    """The built-in supplier's settings. Off unless resolved on (`gridmarket serve` resolves it
+    on by default); `capacity_tokens_per_min` None means measured from the model at start."""
+
+    enabled: bool = False
+    price_usd_micros: int = 10_000
+    resting_units: int = 2
+    capacity_tokens_per_min: int | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        enabled: bool | None,
+        price_usd: str | None,
+        resting_units: int | None,
+        capacity_tokens_per_min: int | None,
+        env: Mapping[str, str],
+    ) -> BuiltinSupplier:
+        """From flags (None when not given), then `env`, then defaults (on)."""
+        defaults = cls()
+        if enabled is None:
+            raw = (env.get(BUILTIN_SUPPLIER_ENV) or "1").strip().lower()
+            if raw not in _TRUE | _FALSE:
+                raise ValueError(f"{BUILTIN_SUPPLIER_ENV}: must be 1/0, true/false: {raw!r}")
+            enabled = raw in _TRUE
+        price_text = price_usd or env.get(BUILTIN_PRICE_ENV) or None
+        price = defaults.price_usd_micros
+        if price_text is not None:
+            from gridmarket.api.money import parse_usd_micros
+
+            try:
+                price = parse_usd_micros(price_text)
+            except ValueError as bad:
+                raise ValueError(f"{BUILTIN_PRICE_ENV}: {bad}: {price_text!r}") from None
+            from gridmarket.core.instruments import TEXT_LOCAL
+
+            if price % TEXT_LOCAL.price_tick_usd_micros:
+                raise ValueError(
+                    f"{BUILTIN_PRICE_ENV}: must be on text-local's tick of "
+                    f"{TEXT_LOCAL.price_tick_usd_micros} micro-USD: {price_text!r}"
+                )
+        resting: int | str | None = resting_units or env.get(BUILTIN_RESTING_ENV) or None
+        capacity: int | str | None = (
+            capacity_tokens_per_min or env.get(BUILTIN_CAPACITY_ENV) or None
+        )
+        return cls(
+            enabled=enabled,
+            price_usd_micros=price,
+            resting_units=defaults.resting_units
+            if resting is None
+            else _bounded(BUILTIN_RESTING_ENV, resting, 1_000),
+            capacity_tokens_per_min=None
+            if capacity is None
+            else _bounded(BUILTIN_CAPACITY_ENV, capacity, 10**9),
+        )
+
+
+def _bounded(name: str, raw: int | str, high: int) -> int:
+    text = str(raw).strip()
+    if re.fullmatch(r"[0-9]{1,10}", text) is None or not 1 <= int(text) <= high:
+        raise ValueError(f"{name}: must be a whole number from 1 to {high}: {raw!r}")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """One server's configuration; build it with `Settings.resolve`."""
@@ -103,6 +201,10 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    builtin_supplier: BuiltinSupplier = field(default_factory=BuiltinSupplier)
+    #: The consumption gateway's supplier endpoints (they may hold API keys: not in repr).
+    suppliers: tuple[SupplierEndpoint, ...] = field(default=(), repr=False)
+    consumption_calls_per_minute: int = DEFAULT_CONSUMPTION_CALLS_PER_MINUTE
 
     @classmethod
     def resolve(
@@ -114,10 +216,15 @@ class Settings:
         port: int | None = None,
         environ: Mapping[str, str] | None = None,
         rate_limits: Mapping[str, int | None] | None = None,
+        builtin_supplier: BuiltinSupplier | None = None,
+        suppliers: Sequence[str] = (),
+        consumption_calls_per_minute: int | None = None,
     ) -> Settings:
         """Settings from flags (arguments; None when not given), then `environ`, then defaults.
 
-        `rate_limits` holds the rate-limit flags by `RateLimits` field name.
+        `rate_limits` holds the rate-limit flags by `RateLimits` field name; `suppliers` the
+        `--supplier` entries (ValueError for a malformed one). The built-in supplier stays off
+        unless `builtin_supplier` is given (`gridmarket serve` resolves it).
         """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
@@ -129,6 +236,9 @@ class Settings:
             host=host or DEFAULT_HOST,
             port=DEFAULT_PORT if port is None else port,
             rate_limits=RateLimits.resolve(rate_limits or {}, env),
+            builtin_supplier=builtin_supplier or BuiltinSupplier(),
+            suppliers=parse_suppliers(suppliers, env),
+            consumption_calls_per_minute=_consumption_rate(consumption_calls_per_minute, env),
         )
 
     def ensure_data_dir(self) -> None:

@@ -31,7 +31,9 @@ def free_port() -> int:
 
 def clean_env() -> dict[str, str]:
     dropped = ("GRIDMARKET_HOME", "GRIDMARKET_DATABASE_URL", "GRIDMARKET_SERVER")
-    return {k: v for k, v in os.environ.items() if k not in dropped}
+    kept = {k: v for k, v in os.environ.items() if k not in dropped}
+    # The built-in model takes seconds to start; only its own tests turn it on.
+    return kept | {"GRIDMARKET_BUILTIN_SUPPLIER": "0"}
 
 
 class Server:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +21,6 @@ import httpx
 import httpx2
 import pytest
 import uvicorn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from fake_chat_gateway import FakeChatGateway
 from vendor_specs import (
     validate_anthropic,

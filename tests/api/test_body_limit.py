@@ -7,7 +7,7 @@ import httpx
 from fastapi import Request
 
 from gridmarket.api.app import create_app
-from gridmarket.api.limits import DEFAULT_MAX_BODY_BYTES
+from gridmarket.api.limits import CONSUMPTION_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES
 from gridmarket.settings import Settings
 
 
@@ -44,3 +44,30 @@ async def test_a_body_at_the_limit_reaches_the_route(tmp_path: Path) -> None:
         response = await client.post("/test/echo-length", content=b"x" * DEFAULT_MAX_BODY_BYTES)
     assert response.status_code == 200
     assert response.json() == {"bytes": DEFAULT_MAX_BODY_BYTES}
+
+
+async def test_consumption_paths_take_larger_bodies_and_refuse_in_their_own_shape(
+    tmp_path: Path,
+) -> None:
+    over_trading = b"x" * (DEFAULT_MAX_BODY_BYTES + 1)
+    over_consumption = b"x" * (CONSUMPTION_MAX_BODY_BYTES + 1)
+    async with await _client(tmp_path) as client:
+        # Over the Trading limit but within the consumption one: it reaches routing (no such
+        # route in this bare app: 404 or 405, not 413).
+        within = await client.post("/v1/chat/completions", content=over_trading)
+        openai = await client.post("/v1/chat/completions", content=over_consumption)
+        anthropic = await client.post("/v1/messages", content=over_consumption)
+        count = await client.post("/v1/messages/count_tokens", content=over_consumption)
+    assert within.status_code != 413
+    assert openai.status_code == 413
+    assert openai.json()["error"]["code"] == "request_too_large"
+    assert openai.json()["error"]["type"] == "invalid_request_error"
+    for response in (anthropic, count):
+        assert response.status_code == 413
+        assert response.json() == {
+            "type": "error",
+            "error": {
+                "type": "request_too_large",
+                "message": f"request body larger than {CONSUMPTION_MAX_BODY_BYTES} bytes",
+            },
+        }

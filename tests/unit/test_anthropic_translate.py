@@ -7,13 +7,9 @@ translated object against Anthropic's (tests/support/vendor_specs.py).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from vendor_specs import (
     validate_anthropic,
     validate_anthropic_error,

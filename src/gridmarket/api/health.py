@@ -5,6 +5,10 @@ contract (reference/grid-client-contract.md, section 1.3). When the market's seq
 stopped (a failed commit or a core bug: it then refuses every command until the process is
 restarted and replays its store), health answers 503 so that a supervisor or load balancer
 restarts or drains this process instead of sending it traffic.
+
+With the built-in supplier on (`app.state.builtin_supplier`), the server is ready only once
+its asks rest on the `text-local` book: until then 503 with `{"data": {"status": "starting",
+"reason": ...}}`, so that whoever waits for health can make a first call at once.
 """
 
 from __future__ import annotations
@@ -27,5 +31,12 @@ async def health(request: Request) -> Response:
     if failure is not None:
         return error_response(
             503, f"the market stopped and must be restarted: {failure}", "market_stopped"
+        )
+    supplier = getattr(request.app.state, "builtin_supplier", None)
+    reason = None if supplier is None else supplier.not_ready_reason()
+    if reason is not None:
+        return JSONResponse(
+            {"data": {"status": "starting", "service": SERVICE_NAME, "reason": reason}},
+            status_code=503,
         )
     return JSONResponse({"data": {"status": "ok", "service": SERVICE_NAME}})

@@ -43,6 +43,7 @@ from gridmarket.api.bodies import invalid, object_of, text
 from gridmarket.api.errors import Problem
 from gridmarket.api.signed import KeyCache
 from gridmarket.auth.keys import ConsumptionKeyId, display_prefix, new_consumption_key
+from gridmarket.auth.revocations import consumption_key_revocations
 from gridmarket.auth.signing import PUBLIC_KEY_BYTES, fingerprint, generate_keypair
 from gridmarket.core.ids import AccountId
 from gridmarket.service.market import MarketService
@@ -183,6 +184,7 @@ async def revoke_consumption_key(
     if revoked is None:
         shown = key_ref[:MAX_KEY_REF_CHARS]
         raise Problem(404, "api_key_not_found", f"api key {shown!r} not found")
+    consumption_key_revocations.revoked(revoked.key_id)  # the gateway's key cache forgets it
     return consumption_key_json(revoked, system_clock_ms())
 
 

@@ -1,8 +1,14 @@
-"""A limit on every request body: larger bodies get 413 in the error envelope, unread.
+"""A limit on every request body: larger bodies get 413 in their surface's error shape, unread.
 
 Applied to the whole app as plain ASGI middleware, before routing, so no endpoint can forget
 it. A declared `content-length` over the limit is refused before any byte is read; a body
 without one (chunked) is counted as it arrives and refused as soon as it passes the limit.
+
+The consumption surfaces carry whole conversations (long contexts, base64 images), so their
+paths get a larger limit than the Trading API's, and their 413 comes in their own shape:
+OpenAI's `{"error": {...}}` on `/v1/chat/completions` and `/v1/models`, Anthropic's
+`{"type": "error", "error": {"type": "request_too_large", ...}}` on `/v1/messages`, The Grid's
+`{"errors": {...}}` everywhere else.
 """
 
 from __future__ import annotations
@@ -12,36 +18,64 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+#: Chat requests: a 128k-token context is about 0.5 MB of text; images add more.
+CONSUMPTION_MAX_BODY_BYTES = 16 * 1_048_576
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+ANTHROPIC_PATHS = ("/v1/messages",)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-def _too_large_body(max_body_bytes: int) -> bytes:
+def _too_large_body(path: str, max_body_bytes: int) -> bytes:
     detail = f"request body larger than {max_body_bytes} bytes"
-    return json.dumps(
-        {"errors": {"detail": detail, "code": "request_too_large", "message": detail}}
-    ).encode()
+    body: dict[str, object]
+    if path.startswith(OPENAI_PATHS):
+        body = {
+            "error": {
+                "message": detail,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "request_too_large",
+            }
+        }
+    elif path.startswith(ANTHROPIC_PATHS):
+        body = {"type": "error", "error": {"type": "request_too_large", "message": detail}}
+    else:
+        body = {"errors": {"detail": detail, "code": "request_too_large", "message": detail}}
+    return json.dumps(body).encode()
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        consumption_max_body_bytes: int = CONSUMPTION_MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.consumption_max_body_bytes = consumption_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        limit = (
+            self.consumption_max_body_bytes
+            if path.startswith(OPENAI_PATHS + ANTHROPIC_PATHS)
+            else self.max_body_bytes
+        )
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_body_bytes:
-                    await self._refuse(send)
+                if declared > limit:
+                    await self._refuse(send, path, limit)
                     return
         received = 0
         started = False
@@ -51,7 +85,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -65,10 +99,10 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, path, limit)
 
-    async def _refuse(self, send: Send) -> None:
-        body = _too_large_body(self.max_body_bytes)
+    async def _refuse(self, send: Send, path: str, limit: int) -> None:
+        body = _too_large_body(path, limit)
         await send(
             {
                 "type": "http.response.start",

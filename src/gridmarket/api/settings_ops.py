@@ -22,8 +22,9 @@ once, so its next order sees the new mode.
 
 Auto-Reload: `PATCH .../auto_reload {enabled, threshold, amount, monthly_limit}`, any subset,
 amounts as USD decimal strings (or null to clear, only while disabled). Enabled needs all
-three, `amount` <= `monthly_limit`, each at most the exchange's largest single USD move. There
-is no payment adapter yet: storing the settings is all this does; nothing is charged.
+three, `amount` <= `monthly_limit`, each at most the exchange's largest single USD move. This
+module only stores them; Auto Mode's buyer (`gateway.autobuy`) reads them when a call needs
+tokens and charges the payment method through `adapters.payment`.
 
 Money out: `Withdraw` and `SupplierPayout` through the core; a refusal is a 422 whose code is
 the core's reason (`insufficient_funds`, `not_a_supplier`, `invalid_amount`).

@@ -1,4 +1,4 @@
-"""The fuzz tests start their server with the API tests' `live_server` helper."""
+"""The built-in supplier's tests start servers with the API tests' `live_server` helper."""
 
 import sys
 from pathlib import Path
