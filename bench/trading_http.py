@@ -1,7 +1,7 @@
 """The signed Trading API over real HTTP: orders/s and latency against a real `gridmarket serve`.
 
     .venv/bin/python bench/trading_http.py [--orders 6000] [--clients 8] [--connections 16]
-        [--load-processes 1] [--plain-server] [--serve-arg=--no-access-log] [--uvicorn KEY=JSON]
+        [--load-processes 1] [--plain-server] [--serve-arg=--access-log] [--uvicorn KEY=JSON]
         [--server-env K=V ...] [--server-python-args ARGS]
 
 A fresh data dir (SQLite, synchronous=FULL, in a temporary directory) and a real server in a
@@ -317,7 +317,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="an argument for `gridmarket serve`, e.g. --serve-arg=--no-access-log",
+        help="an argument for `gridmarket serve`, e.g. --serve-arg=--access-log",
     )
     parser.add_argument(
         "--uvicorn",

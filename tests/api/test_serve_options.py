@@ -29,7 +29,7 @@ def test_serve_uses_uvloop_and_httptools_when_installed(
     options = _serve(monkeypatch, tmp_path)
     assert importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
     assert (options["loop"], options["http"]) == ("uvloop", "httptools")
-    assert options["access_log"] is True
+    assert options["access_log"] is False  # off unless asked for
 
 
 def test_serve_falls_back_to_the_pure_python_stack(
@@ -40,7 +40,8 @@ def test_serve_falls_back_to_the_pure_python_stack(
     assert (options["loop"], options["http"]) == ("asyncio", "h11")
 
 
-def test_no_access_log_turns_uvicorns_access_log_off(
+def test_access_log_turns_uvicorns_access_log_on(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    assert _serve(monkeypatch, tmp_path, "--access-log")["access_log"] is True
     assert _serve(monkeypatch, tmp_path, "--no-access-log")["access_log"] is False
