@@ -190,6 +190,9 @@ async def main_async(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]
         )
     )
     await done.wait()
+    gateway = getattr(app.state, "gateway", None)
+    if gateway is not None:  # the tokenizer loads in a thread at start: not an order's cost
+        await gateway.start()
     token = (data_dir / "operator-token").read_text().strip()
     signers = await open_accounts(driver, token, 4, args.requests)
     report: dict[str, Any] = {}
