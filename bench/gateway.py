@@ -57,6 +57,16 @@ class Result(NamedTuple):
     p99_ms: float
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
+    #: CPU of the process that answered (the upstream for direct, the server for gateway), as
+    #: a share of one core over the phase: near 100% means that process is the bottleneck.
+    answering_cpu_pct: float = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -160,7 +170,14 @@ async def _request(
 
 
 async def run_phase(
-    path: str, base: str, key: str, model: str, stream: bool, concurrency: int, requests: int
+    path: str,
+    base: str,
+    key: str,
+    model: str,
+    stream: bool,
+    concurrency: int,
+    requests: int,
+    answering_pid: int,
 ) -> Result:
     url = f"{base}/v1/chat/completions"
     headers = {"authorization": f"Bearer {key}"}
@@ -182,8 +199,10 @@ async def run_phase(
                     ttfts.append(first)
 
         started = time.perf_counter()
+        cpu_before = cpu_seconds(answering_pid)
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu_pct = 100 * (cpu_seconds(answering_pid) - cpu_before) / elapsed
     return Result(
         path,
         stream,
@@ -193,6 +212,7 @@ async def run_phase(
         _pct(latencies, 99),
         _pct(ttfts, 50) if ttfts else None,
         _pct(ttfts, 99) if ttfts else None,
+        cpu_pct,
     )
 
 
@@ -230,12 +250,14 @@ def main() -> None:
             server = start_server(home, port, ["--supplier", entry])
             for concurrency in levels:
                 for stream in (False, True):
-                    for path, url, model in (
-                        ("direct", upstream_url, "bench"),
-                        ("gateway", base, MARKET),
+                    for path, url, model, pid in (
+                        ("direct", upstream_url, "bench", upstream.pid),
+                        ("gateway", base, MARKET, server.pid),
                     ):
                         result = asyncio.run(
-                            run_phase(path, url, key, model, stream, concurrency, args.requests)
+                            run_phase(
+                                path, url, key, model, stream, concurrency, args.requests, pid
+                            )
                         )
                         results.append(result)
                         print(_line(result), flush=True)
@@ -252,7 +274,8 @@ def _line(r: Result) -> str:
     kind = "stream" if r.stream else "plain "
     return (
         f"{r.path:8} {kind} c={r.concurrency:<4} {r.requests_per_s:8.1f} req/s  "
-        f"p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms{ttft}"
+        f"p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms{ttft}  "
+        f"answering process CPU {r.answering_cpu_pct:5.1f}%"
     )
 
 
@@ -274,6 +297,7 @@ def _report(results: list[Result]) -> None:
             "direct_requests_per_s": round(d.requests_per_s, 1),
             "added_p50_ms": round(r.p50_ms - d.p50_ms, 2),
             "added_p99_ms": round(r.p99_ms - d.p99_ms, 2),
+            "server_cpu_pct": round(r.answering_cpu_pct, 1),
         }
         if r.ttft_p50_ms is not None and d.ttft_p50_ms is not None:
             assert r.ttft_p99_ms is not None and d.ttft_p99_ms is not None
