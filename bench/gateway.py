@@ -98,7 +98,11 @@ def start_server(home: Path, port: int, args: list[str]) -> subprocess.Popen[byt
         "GRIDMARKET_CONSUMPTION_RATE_LIMIT": "1000000000",
         "GRIDMARKET_RATE_LIMIT_REQUESTS": "1000000000",
     }
-    command = [sys.executable, "-m", "gridmarket", "serve", "--port", str(port), *args]
+    # GRIDMARKET_BENCH_PROFILE=FILE profiles the server's main thread (the event loop) with
+    # cProfile; read it with `python -m pstats FILE` after the run.
+    profile = os.environ.get("GRIDMARKET_BENCH_PROFILE")
+    python = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else [])]
+    command = [*python, "-m", "gridmarket", "serve", "--port", str(port), *args]
     log = open(home / "server.log", "ab")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     wait_until_up(f"http://127.0.0.1:{port}", process, "/v1/health")

@@ -46,8 +46,12 @@ def build_app(settings: Settings) -> FastAPI:
     app.state.supplier_directory = SupplierDirectory()
     app.state.builtin_supplier = None  # the built-in supplier's run, while it runs
     app.state.operator_token = load_or_create_operator_token(settings.data_dir)
-    app.include_router(admin.router)
+    # Routes are matched in the order they are included, one pattern at a time: the hot paths
+    # (consumption calls, then orders) come first, ahead of some ninety other routes.
+    app.include_router(openai_chat.router)
+    app.include_router(anthropic_messages.router)
     app.include_router(orders.router)
+    app.include_router(admin.router)
     app.include_router(me.router)
     app.include_router(accounts.router)
     app.include_router(supply.router)
@@ -57,12 +61,10 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(trades.router)
     app.include_router(account_limits.router)
-    app.include_router(anthropic_messages.router)
     app.include_router(admin_payment.router)
     # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
     app.state.token_supply = AutoBuyer(lambda: app.state.market)
     app.include_router(usage.router)
     app.include_router(admin_usage.router)
     app.include_router(metrics.router)
-    app.include_router(openai_chat.router)
     return app

@@ -1,5 +1,6 @@
 """The upstream client over a mock transport: what it sends, how it parses SSE, and how it
-classifies failures (retryable elsewhere or not)."""
+classifies failures (retryable elsewhere or not); and over a real server, that it reuses its
+connections."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_upstream import FakeUpstream
 
 from gridmarket.gateway.contract import SupplierEndpoint
 from gridmarket.gateway.upstream import (
@@ -149,3 +151,24 @@ async def test_a_slow_first_byte_times_out_and_may_go_elsewhere() -> None:
                 await call(endpoint, body)  # type: ignore[operator]
             assert raised.value.retryable and raised.value.code == "upstream_timeout"
         await upstream.aclose()
+
+
+async def test_finished_streams_and_completions_leave_their_connection_for_the_next_call() -> None:
+    """A stream read to `[DONE]` and closed gives its connection back to the pool: ten calls
+    in a row, streamed and not, reach the supplier over one TCP connection."""
+    with FakeUpstream("reuse") as upstream:
+        endpoint = SupplierEndpoint("s", "text-prime", upstream.base_url, "fake")
+        client = UpstreamClient()
+        body = {"messages": [{"role": "user", "content": "hello there"}], "stream": True}
+        try:
+            for _ in range(5):
+                stream = await client.open_stream(endpoint, body)
+                chunks = [chunk async for chunk in stream]
+                assert chunks and stream.done
+                await stream.aclose()
+                answer = await client.complete(endpoint, {**body, "stream": False})
+                assert answer["choices"]
+        finally:
+            await client.aclose()
+    assert len(upstream.peers) == 10
+    assert len(set(upstream.peers)) == 1, upstream.peers

@@ -69,6 +69,8 @@ class FakeUpstream:
     def __init__(self, name: str = "a") -> None:
         self.name = name
         self.requests: list[dict[str, Any]] = []
+        #: The client (host, port) of each request: one per TCP connection the caller used.
+        self.peers: list[tuple[str, int]] = []
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -106,6 +108,8 @@ class FakeUpstream:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
+        if request.client is not None:
+            self.peers.append((request.client.host, request.client.port))
         mode, slow_s = self.modes_of(body)
         if mode == "fail500":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, 500)

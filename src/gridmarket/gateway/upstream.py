@@ -29,6 +29,7 @@ not ask for is the gateway's business.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -231,6 +232,11 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
+#: How long, and how much, a finished stream's tail is read to keep its connection.
+DRAIN_TIMEOUT_S = 0.05
+DRAIN_MAX_BYTES = 4096
+
+
 class UpstreamStream:
     """The chunks of one streaming upstream response, parsed from SSE `data:` lines.
 
@@ -305,4 +311,16 @@ class UpstreamStream:
             yield event
 
     async def aclose(self) -> None:
+        if self.done:
+            # After `[DONE]` only the end of the body is left (the chunked terminator): read it,
+            # briefly and boundedly, so the connection goes back to the pool. Closing a
+            # response with unread bytes closes its connection, and every streamed call would
+            # then pay a new TCP connection to the supplier.
+            with contextlib.suppress(TimeoutError, httpx.HTTPError, StopAsyncIteration):
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    drained = 0
+                    async for line in self._lines:
+                        drained += len(line)
+                        if drained > DRAIN_MAX_BYTES:
+                            break
         await self._response.aclose()
