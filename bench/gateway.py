@@ -60,6 +60,9 @@ class Result(NamedTuple):
     #: CPU of the process that answered (the upstream for direct, the server for gateway), as
     #: a share of one core over the phase: near 100% means that process is the bottleneck.
     answering_cpu_pct: float = 0.0
+    #: This (load) process's CPU over the phase: near 100% means the load generator is the
+    #: bottleneck, not what it measures.
+    load_cpu_pct: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -204,9 +207,11 @@ async def run_phase(
 
         started = time.perf_counter()
         cpu_before = cpu_seconds(answering_pid)
+        load_before = cpu_seconds(os.getpid())
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu_pct = 100 * (cpu_seconds(answering_pid) - cpu_before) / elapsed
+        load_pct = 100 * (cpu_seconds(os.getpid()) - load_before) / elapsed
     return Result(
         path,
         stream,
@@ -217,6 +222,7 @@ async def run_phase(
         _pct(ttfts, 50) if ttfts else None,
         _pct(ttfts, 99) if ttfts else None,
         cpu_pct,
+        load_pct,
     )
 
 
@@ -279,7 +285,7 @@ def _line(r: Result) -> str:
     return (
         f"{r.path:8} {kind} c={r.concurrency:<4} {r.requests_per_s:8.1f} req/s  "
         f"p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms{ttft}  "
-        f"answering process CPU {r.answering_cpu_pct:5.1f}%"
+        f"answering process CPU {r.answering_cpu_pct:5.1f}%  load CPU {r.load_cpu_pct:5.1f}%"
     )
 
 
@@ -302,6 +308,7 @@ def _report(results: list[Result]) -> None:
             "added_p50_ms": round(r.p50_ms - d.p50_ms, 2),
             "added_p99_ms": round(r.p99_ms - d.p99_ms, 2),
             "server_cpu_pct": round(r.answering_cpu_pct, 1),
+            "load_cpu_pct": round(r.load_cpu_pct, 1),
         }
         if r.ttft_p50_ms is not None and d.ttft_p50_ms is not None:
             assert r.ttft_p99_ms is not None and d.ttft_p99_ms is not None
