@@ -68,6 +68,11 @@ class Problem(Exception):
         return error_response(self.status_code, self.detail, self.code, message=self.message)
 
 
+def invalid(field: str, why: str, code: str = "validation_error") -> Problem:
+    """The 422 for one bad request field: `field: why` in the envelope."""
+    return Problem(422, code, f"{field}: {why}")
+
+
 # Fixed, not derived from `http.HTTPStatus` phrases: those change between Python versions
 # (413 and 422 were renamed in 3.13). Names follow The Grid's SDK codes where it has one.
 #: The one code of every 429, the rate limiter's and a plain `HTTPException(429)` alike.

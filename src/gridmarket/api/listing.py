@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from gridmarket.api.errors import Problem
+from gridmarket.api.errors import invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -45,10 +45,6 @@ _UNIX_TEXT = re.compile(r"[0-9]{1,12}")
 _EQUALITY_OPS = ("==", "=", "in")
 _START_OPS = {">=": 0, ">": 1}
 _END_OPS = {"<=": 0, "<": -1}
-
-
-def invalid(field: str, why: str, code: str = "validation_error") -> Problem:
-    return Problem(422, code, f"{field}: {why}")
 
 
 class Filters(NamedTuple):

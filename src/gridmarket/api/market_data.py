@@ -55,6 +55,7 @@ from starlette.responses import Response
 
 from gridmarket.api import wire
 from gridmarket.api.errors import Problem
+from gridmarket.api.errors import invalid as _invalid
 from gridmarket.core.book import Side
 from gridmarket.core.events import Trade
 from gridmarket.core.exchange import Exchange
@@ -99,10 +100,6 @@ def _answers(
             return problem.response()
 
     return wrapper
-
-
-def _invalid(name: str, why: str) -> Problem:
-    return Problem(422, "validation_error", f"{name}: {why}")
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")

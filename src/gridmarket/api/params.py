@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from gridmarket.api.errors import Problem
+from gridmarket.api.errors import Problem, invalid
 from gridmarket.service.account_history import AccountHistory
 from gridmarket.service.followed import caught_up_model
 from gridmarket.service.market import MarketService
@@ -36,10 +36,6 @@ MAX_FLOP_FILTERS = 10
 T = TypeVar("T")
 _QUANTITY_TEXT = re.compile(r"[1-9][0-9]{0,11}")
 _CURSOR_TEXT = re.compile(r"c([0-9]{1,18})\.([0-9]{1,6})")
-
-
-def invalid(field: str, why: str, code: str = "validation_error") -> Problem:
-    return Problem(422, code, f"{field}: {why}")
 
 
 def market(request: Request) -> MarketService:

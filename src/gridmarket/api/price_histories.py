@@ -28,35 +28,34 @@ reaches further back.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from gridmarket.api import wire
 from gridmarket.api.errors import Problem
+from gridmarket.api.errors import invalid as _invalid
+from gridmarket.api.listing import parse_time
 from gridmarket.api.market_data import (
     _answers,
     _committed,
     _decode_cursor,
     _encode_cursor,
     _int_param,
-    _invalid,
     _market,
 )
 from gridmarket.service.candles import RESOLUTIONS_MS, Candle, NotRetained
 
 DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 1_000
-#: Unix seconds up to the end of year 9999; ISO 8601 text up to this many characters.
-MAX_UNIX_S = 253_402_300_799
+#: ISO 8601 text up to this many characters (the year-9999 bound on Unix seconds is
+#: `listing.MAX_UNIX_S`, shared with the other lists' time filters).
 MAX_TIME_CHARS = 40
 #: At most this many `filters[i]` entries; i is 0-15.
 MAX_FILTERS = 16
 
 FILTER_FIELDS = ("market_id", "resolution", "from", "to")
 _FILTER_KEY = re.compile(r"filters\[([0-9]{1,2})\]\[(field|value)\]")
-_UNIX_S = re.compile(r"[0-9]{1,12}")
 
 router = APIRouter(prefix="/v1", tags=["market data"])
 
@@ -157,26 +156,14 @@ def _descending(query: dict[str, str]) -> bool:
 
 
 def _time_ms(name: str, raw: str | None, default_ms: int) -> int:
-    """Unix seconds or ISO 8601 (UTC when it has no offset) as epoch milliseconds."""
+    """Unix seconds or ISO 8601 (UTC when it has no offset) as epoch milliseconds
+    (`listing.parse_time`), bounded in length and to times from 1970 on."""
     if raw is None:
         return default_ms
-    text = raw.strip()
     why = "must be unix seconds or an ISO 8601 time from 1970 to 9999"
-    if _UNIX_S.fullmatch(text):
-        seconds = int(text)
-        if seconds > MAX_UNIX_S:
-            raise _invalid(name, why)
-        return seconds * 1_000
-    if len(text) > MAX_TIME_CHARS:
+    if len(raw.strip()) > MAX_TIME_CHARS:
         raise _invalid(name, why)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _invalid(name, why) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    ms = delta.days * 86_400_000 + delta.seconds * 1_000 + delta.microseconds // 1_000
+    ms = parse_time(name, raw)
     if ms < 0:
         raise _invalid(name, why)
     return ms

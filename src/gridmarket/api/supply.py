@@ -33,7 +33,7 @@ from starlette.responses import Response
 from gridmarket.api import params, wire
 from gridmarket.api import write_docs as docs
 from gridmarket.api.accounts import instrument_fields, moved, refusal, times, transfer_json
-from gridmarket.api.errors import Problem
+from gridmarket.api.errors import Problem, invalid
 from gridmarket.api.signed import Signed, SignedAccount, SignedRoute
 from gridmarket.core.accounts import Account, SupplierPosition
 from gridmarket.core.commands import IssueUnits, TransferIssuanceToTrading
@@ -238,7 +238,7 @@ async def issuance_to_trading(request: Request, signed: Signed) -> Response:
         trading_account_id = f"{signed.account_id}:trading:{instrument_id}"
         given = body.get("trading_account_id")
         if given is not None and given != trading_account_id:
-            raise params.invalid(
+            raise invalid(
                 "trading_account_id", f"must be this account's {trading_account_id!r} (or absent)"
             )
         command = TransferIssuanceToTrading(

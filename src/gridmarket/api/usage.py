@@ -46,7 +46,7 @@ from starlette.responses import Response
 
 from gridmarket.adapters import registry
 from gridmarket.api import listing, wire
-from gridmarket.api.errors import Problem
+from gridmarket.api.errors import Problem, invalid
 from gridmarket.api.signed import Signed, SignedRoute
 from gridmarket.service.followed import model_lifespan
 from gridmarket.service.market import MarketService
@@ -162,12 +162,12 @@ def _filters(query: Any, key_id: str | None = None) -> listing.Filters:
         equal["instrument_id"] = frozenset(v.lower() for v in equal["instrument_id"])
     statuses = equal.get("status")
     if statuses is not None and not statuses <= frozenset(STATUSES):
-        raise listing.invalid("status", "must be one of " + ", ".join(STATUSES))
+        raise invalid("status", "must be one of " + ", ".join(STATUSES))
     if key_id is not None:
         equal["key_id"] = frozenset({key_id})
     for name, values in equal.items():
         if any(len(v) > MAX_ID_CHARS for v in values):
-            raise listing.invalid(name, f"at most {MAX_ID_CHARS} characters")
+            raise invalid(name, f"at most {MAX_ID_CHARS} characters")
     return listing.Filters(equal, filters.start_ms, filters.end_ms)
 
 
@@ -230,7 +230,7 @@ async def daily_for(request: Request, account_id: str) -> Response:
     if raw_limit is not None:
         text = raw_limit.strip()
         if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_DAILY_LIMIT:
-            raise listing.invalid("limit", f"must be an integer from 1 to {MAX_DAILY_LIMIT}")
+            raise invalid("limit", f"must be an integer from 1 to {MAX_DAILY_LIMIT}")
         limit = int(text)
     first = _day("from_date", query.get("from_date") or query.get("start_datetime"))
     last = _day("to_date", query.get("to_date") or query.get("end_datetime"))
