@@ -12,7 +12,7 @@ that supplier's endpoint (`--supplier`). Every gateway request therefore does th
 key check, validation, local token count, a durable commit of tokens, the upstream call, and
 a durable settlement with its receipt (settled after the answer, as in production).
 
-Measured per request, in this process with httpx (one connection per concurrent client): total
+Measured per request, in this process with httpx2 (one connection per concurrent client): total
 latency, and for streams the time to the first content chunk (TTFT). Printed per concurrency
 and mode: direct and gateway requests/s, p50 and p99, and what the gateway adds (gateway
 percentile minus direct percentile). The load generator, the upstream and the server share
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import httpx
+import httpx2
 
 from gridmarket.client import Client, Credentials
 
@@ -85,9 +85,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], path: str) -> None
         if process.poll() is not None:
             raise SystemExit(f"{url} exited with {process.returncode}")
         try:
-            if httpx.get(url + path, timeout=1).status_code < 500:
+            if httpx2.get(url + path, timeout=1).status_code < 500:
                 return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not start in {STARTUP_TIMEOUT_S} s")
@@ -121,7 +121,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def admin(url: str, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(
+    response = httpx2.post(
         url + path, json=body, headers={"authorization": f"Bearer {token}"}, timeout=30
     )
     assert response.status_code in (200, 201), response.text
@@ -160,7 +160,7 @@ def _credentials(created: dict[str, Any]) -> Credentials:
 
 
 async def _request(
-    http: httpx.AsyncClient, url: str, headers: dict[str, str], body: dict[str, Any]
+    http: httpx2.AsyncClient, url: str, headers: dict[str, str], body: dict[str, Any]
 ) -> tuple[float, float | None]:
     started = time.perf_counter()
     if not body.get("stream"):
@@ -193,8 +193,8 @@ async def run_phase(
         body["stream_options"] = {"include_usage": True}
     latencies: list[float] = []
     ttfts: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(limits=limits, timeout=60) as http:
         await _request(http, url, headers, body)  # warm the connection and the path
         per_client = max(1, requests // concurrency)
 

@@ -9,7 +9,8 @@ Reported per kind, in microseconds of this process's CPU time (every thread: the
 too) per request: `health` (routing + JSON), `me` (+ signature check and key lookup), `orders`
 (+ order parsing, the sequencer, the commit, the Order JSON), and `verify` alone (one Ed25519
 verification in a loop). The differences split an order's cost into its parts; `--profile`
-writes a cProfile of the orders kind (read it with `python -m pstats FILE`).
+writes a cProfile of one kind (`--profile-kind`, orders by default; read it with
+`python -m pstats FILE`).
 
 Accounts come from the admin API and the supplier endpoints, through the same ASGI calls, as
 `trading_http.py` opens them.
@@ -199,7 +200,7 @@ async def main_async(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]
     await run_kind(driver, build_requests("health", signers, 200), args.concurrency)  # warm-up
     for kind in ("health", "me", "orders"):
         requests = build_requests(kind, signers, args.requests)
-        profiler = cProfile.Profile() if args.profile and kind == "orders" else None
+        profiler = cProfile.Profile() if args.profile and kind == args.profile_kind else None
         if profiler:
             profiler.enable()
         cpu, wall, statuses = await run_kind(driver, requests, args.concurrency)
@@ -230,7 +231,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--profile", default=None, help="cProfile output file (orders only)")
+    parser.add_argument("--profile", default=None, help="cProfile output file")
+    parser.add_argument(
+        "--profile-kind", default="orders", choices=("health", "me", "orders"), help="profiled"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gm-bench-asgi-") as tmp:
         data_dir = Path(tmp) / "home"

@@ -27,7 +27,7 @@ from gridmarket.api import (
     trades,
     usage,
 )
-from gridmarket.api.app import create_app
+from gridmarket.api.app import create_app, include_flat
 from gridmarket.auth.operator import load_or_create_operator_token
 from gridmarket.gateway.autobuy import AutoBuyer
 from gridmarket.gateway.contract import SupplierDirectory
@@ -48,23 +48,23 @@ def build_app(settings: Settings) -> FastAPI:
     app.state.operator_token = load_or_create_operator_token(settings.data_dir)
     # Routes are matched in the order they are included, one pattern at a time: the hot paths
     # (consumption calls, then orders) come first, ahead of some ninety other routes.
-    app.include_router(openai_chat.router)
-    app.include_router(anthropic_messages.router)
-    app.include_router(orders.router)
-    app.include_router(admin.router)
-    app.include_router(me.router)
-    app.include_router(accounts.router)
-    app.include_router(supply.router)
-    app.include_router(price_histories.router)
-    app.include_router(self_service.router)
-    app.include_router(admin_keys.router)
-    app.include_router(feed.router)
-    app.include_router(trades.router)
-    app.include_router(account_limits.router)
-    app.include_router(admin_payment.router)
+    include_flat(app, openai_chat.router)
+    include_flat(app, anthropic_messages.router)
+    include_flat(app, orders.router)
+    include_flat(app, admin.router)
+    include_flat(app, me.router)
+    include_flat(app, accounts.router)
+    include_flat(app, supply.router)
+    include_flat(app, price_histories.router)
+    include_flat(app, self_service.router)
+    include_flat(app, admin_keys.router)
+    include_flat(app, feed.router)
+    include_flat(app, trades.router)
+    include_flat(app, account_limits.router)
+    include_flat(app, admin_payment.router)
     # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
     app.state.token_supply = AutoBuyer(lambda: app.state.market)
-    app.include_router(usage.router)
-    app.include_router(admin_usage.router)
-    app.include_router(metrics.router)
+    include_flat(app, usage.router)
+    include_flat(app, admin_usage.router)
+    include_flat(app, metrics.router)
     return app

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from live_server import Server
 
 from gridmarket.adapters import registry
+from gridmarket.adapters.registry import AccountRecord
 from gridmarket.api import orders
 from gridmarket.api.app import create_app
 from gridmarket.api.signed import KeyCache, KeyCacheEntry
@@ -436,7 +437,8 @@ async def test_a_revoked_key_is_refused_once_its_cache_entry_expires(tmp_path: P
 def test_the_key_cache_expires_and_stays_bounded() -> None:
     clock = [0.0]
     cache = KeyCache(ttl_s=5, max_entries=2, clock=lambda: clock[0])
-    entry = KeyCacheEntry(AccountId("a"), "advanced", b"k" * 32, False, 5.0)
+    account = AccountRecord(AccountId("a"), "a", False, "advanced", 0)
+    entry = KeyCacheEntry(account, b"k" * 32, False, 5.0)
     cache.put("f1", entry)
     assert cache.get("f1") == entry
     clock[0] = 5.0

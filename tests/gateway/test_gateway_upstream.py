@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fake_upstream import FakeUpstream
 
@@ -24,8 +24,10 @@ ENDPOINT = SupplierEndpoint("s1", "text-prime", "http://up.test/v1/", "m-1", "sk
 BODY: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}], "model": "text-prime"}
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response], **timeouts: float) -> UpstreamClient:
-    return UpstreamClient(UpstreamTimeouts(**timeouts), transport=httpx.MockTransport(handler))
+def client(
+    handler: Callable[[httpx2.Request], httpx2.Response], **timeouts: float
+) -> UpstreamClient:
+    return UpstreamClient(UpstreamTimeouts(**timeouts), transport=httpx2.MockTransport(handler))
 
 
 def sse(*events: Any, done: bool = True) -> bytes:
@@ -34,11 +36,11 @@ def sse(*events: Any, done: bool = True) -> bytes:
 
 
 async def test_a_completion_is_sent_with_the_endpoint_model_and_key() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(200, json={"choices": [{"message": {"content": "x"}}]})
+        return httpx2.Response(200, json={"choices": [{"message": {"content": "x"}}]})
 
     upstream = client(handler)
     answer = await upstream.complete(ENDPOINT, BODY)
@@ -54,9 +56,9 @@ async def test_a_completion_is_sent_with_the_endpoint_model_and_key() -> None:
 async def test_a_stream_asks_for_usage_and_parses_events_to_done() -> None:
     sent: list[dict[str, Any]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         sent.append(json.loads(request.content))
-        return httpx.Response(
+        return httpx2.Response(
             200, content=sse({"choices": [{"delta": {"content": "a"}}]}, {"n": 2})
         )
 
@@ -71,7 +73,7 @@ async def test_a_stream_asks_for_usage_and_parses_events_to_done() -> None:
 
 
 async def test_a_stream_without_done_is_not_done() -> None:
-    upstream = client(lambda r: httpx.Response(200, content=sse({"a": 1}, done=False)))
+    upstream = client(lambda r: httpx2.Response(200, content=sse({"a": 1}, done=False)))
     stream = await upstream.open_stream(ENDPOINT, BODY)
     assert [e async for e in stream] == [{"a": 1}]
     assert not stream.done
@@ -79,7 +81,7 @@ async def test_a_stream_without_done_is_not_done() -> None:
 
 async def test_an_error_event_after_the_first_chunk_breaks_the_stream() -> None:
     body = sse({"a": 1}, {"error": {"message": "overloaded"}})
-    upstream = client(lambda r: httpx.Response(200, content=body))
+    upstream = client(lambda r: httpx2.Response(200, content=body))
     stream = await upstream.open_stream(ENDPOINT, BODY)
     with pytest.raises(StreamBroken, match="overloaded"):
         [e async for e in stream]
@@ -106,10 +108,10 @@ async def test_an_error_event_after_the_first_chunk_breaks_the_stream() -> None:
 async def test_failures_are_classified(
     status: int, payload: Any, retryable: bool, code: str
 ) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         if isinstance(payload, bytes):
-            return httpx.Response(status, content=payload)
-        return httpx.Response(status, json=payload)
+            return httpx2.Response(status, content=payload)
+        return httpx2.Response(status, json=payload)
 
     for streaming in (False, True):
         upstream = client(handler)
@@ -123,19 +125,19 @@ async def test_failures_are_classified(
 
 
 async def test_unreachable_empty_and_garbled_upstreams_are_retryable() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("refused", request=request)
 
-    cases: list[tuple[Callable[[httpx.Request], httpx.Response], str]] = [
+    cases: list[tuple[Callable[[httpx2.Request], httpx2.Response], str]] = [
         (refuse, "upstream_unreachable"),
-        (lambda r: httpx.Response(200, content=b""), "upstream_empty"),
+        (lambda r: httpx2.Response(200, content=b""), "upstream_empty"),
     ]
     for handler, code in cases:
         with pytest.raises(UpstreamError) as raised:
             await client(handler).open_stream(ENDPOINT, BODY)
         assert raised.value.retryable and raised.value.code == code
     with pytest.raises(UpstreamError) as garbled:
-        await client(lambda r: httpx.Response(200, content=b"<html>")).complete(ENDPOINT, BODY)
+        await client(lambda r: httpx2.Response(200, content=b"<html>")).complete(ENDPOINT, BODY)
     assert garbled.value.retryable and garbled.value.code == "upstream_bad_answer"
 
 

@@ -147,6 +147,55 @@ async def test_no_acknowledgement_before_the_commit_returns(database_url: str) -
     store.close()
 
 
+async def test_submit_applied_answers_before_the_commit_and_logs_in_order(
+    database_url: str,
+) -> None:
+    store = Store(database_url)
+    gated = GatedStore(store)
+    sequencer = Sequencer(gated, Exchange)
+    await sequencer.start()
+    await sequencer.submit(CreateAccount(ALICE))
+    gated.gate.clear()
+
+    blocker = asyncio.ensure_future(sequencer.submit(Deposit(ALICE, 1)))
+    await asyncio.to_thread(gated.entered.wait, 10)
+    # The writer is held: an early command is answered once applied, a durable one is not.
+    early = await asyncio.wait_for(sequencer.submit_applied(Deposit(ALICE, 20)), 10)
+    durable = asyncio.ensure_future(sequencer.submit(Deposit(ALICE, 300)))
+    await asyncio.sleep(0.2)
+    assert early.seq == 3 and store.last_seq() == 1
+    assert not blocker.done() and not durable.done()
+
+    gated.gate.set()
+    assert (await durable).seq == 4
+    # The later command's acknowledgement covers the early one: the log has both, in order.
+    assert [seq for seq, _, _ in store.load_commands()] == [1, 2, 3, 4]
+    assert (await blocker).seq == 2
+    await sequencer.stop()
+    store.close()
+    assert replay(database_url).balance("alice/usd/available") == 321
+
+
+async def test_an_early_answer_is_lost_with_the_commit_that_failed(database_url: str) -> None:
+    store = Store(database_url)
+    gated = GatedStore(store)
+    sequencer = Sequencer(gated, Exchange)
+    await sequencer.start()
+    await sequencer.submit(CreateAccount(ALICE))
+    gated.gate.clear()
+    gated.fail_next = True
+    early = await asyncio.wait_for(sequencer.submit_applied(Deposit(ALICE, 20)), 10)
+    assert early.seq == 2
+    await asyncio.to_thread(gated.entered.wait, 10)
+    gated.gate.set()
+    # What comes after it is refused: nothing acknowledged durably ever depended on it.
+    with pytest.raises(StoreFailed):
+        await sequencer.submit(Deposit(ALICE, 300))
+    await sequencer.stop()
+    assert [seq for seq, _, _ in store.load_commands()] == [1]
+    store.close()
+
+
 async def test_a_failed_commit_fails_every_pending_and_later_submit(database_url: str) -> None:
     store = Store(database_url)
     gated = GatedStore(store)

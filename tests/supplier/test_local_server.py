@@ -154,16 +154,32 @@ def test_a_body_that_is_not_json_is_a_400(model_server: ModelServer) -> None:
 
 
 async def test_a_full_queue_answers_503(model_server: ModelServer) -> None:
-    # Queue depth 2: one generating, two waiting, the fourth refused at once.
-    body = _chat(max_tokens=24)
+    # Queue depth 2: one generating, two waiting, the fourth refused at once. The first is a
+    # long stream, read until its first chunk so the model is surely busy; the waiting two
+    # and the fourth go in while it still generates (about a second of counting).
+    long_body = _chat(
+        messages=[{"role": "user", "content": "Count from 1 to 300, separated by commas."}],
+        max_tokens=300,
+        stream=True,
+    )
+    body = _chat(max_tokens=4)
     async with httpx.AsyncClient(base_url=model_server.url, timeout=60) as client:
-        tasks = [asyncio.create_task(client.post("/v1/chat/completions", json=body))]
-        for _ in range(3):
-            await asyncio.sleep(0.2)
-            tasks.append(asyncio.create_task(client.post("/v1/chat/completions", json=body)))
-        answers = await asyncio.gather(*tasks)
+        async with client.stream("POST", "/v1/chat/completions", json=long_body) as generating:
+            assert generating.status_code == 200
+            lines = generating.aiter_lines()
+            assert (await anext(lines)).startswith("data: ")
+            waiting = [
+                asyncio.create_task(client.post("/v1/chat/completions", json=body))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(0.3)
+            fourth = await client.post("/v1/chat/completions", json=body)
+            assert fourth.status_code == 503, fourth.text
+            async for _ in lines:
+                pass
+        answers = [fourth, *await asyncio.gather(*waiting)]
     statuses = sorted(a.status_code for a in answers)
-    assert statuses == [200, 200, 200, 503], [a.text for a in answers]
+    assert statuses == [200, 200, 503], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 503)
     assert refused.json()["error"]["code"] == "server_overloaded"
 

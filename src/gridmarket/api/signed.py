@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gridmarket.adapters import registry
-from gridmarket.adapters.registry import Mode
+from gridmarket.adapters.registry import AccountRecord, Mode
 from gridmarket.api import ratelimit
 from gridmarket.api.errors import error_response
 from gridmarket.api.responses import SIGNED_RESPONSES
@@ -58,18 +58,23 @@ KEY_CACHE_MAX_ENTRIES = 10_000
 
 
 class SignedAccount(NamedTuple):
-    """Who signed the request: the account of the key, and its mode (`easy`/`advanced`)."""
+    """Who signed the request: the account of the key, its mode (`easy`/`advanced`), and its
+    registry record as of the key lookup (at most `KEY_CACHE_TTL_S` old, like the mode)."""
 
     account_id: AccountId
     mode: Mode
+    account: AccountRecord
 
 
 class KeyCacheEntry(NamedTuple):
-    account_id: AccountId
-    mode: Mode
+    account: AccountRecord
     public_key_raw: bytes
     revoked: bool
     expires_at: float
+
+    @property
+    def account_id(self) -> AccountId:
+        return self.account.account_id
 
 
 @dataclass
@@ -140,8 +145,7 @@ class KeyCache:
         if account is None:
             return None
         entry = KeyCacheEntry(
-            record.account_id,
-            account.mode,
+            account,
             base64.b64decode(record.public_key),
             record.revoked_at_ms is not None,
             self._clock() + self.ttl_s,
@@ -205,7 +209,7 @@ async def signed_account(request: Request) -> SignedAccount:
             raise Refusal(401, admitted.code.value, admitted.detail)
     entry = used[-1]  # the key the signature was verified with
     ratelimit.admit(request, result.fingerprint, body)
-    return SignedAccount(entry.account_id, entry.mode)
+    return SignedAccount(entry.account_id, entry.account.mode, entry.account)
 
 
 Signed = Annotated[SignedAccount, Depends(signed_account)]

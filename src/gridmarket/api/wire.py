@@ -14,6 +14,7 @@ strings everywhere else; DESIGN section 2 fixes the style: `"2.500"`.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 MICROS_PER_USD = 1_000_000
@@ -59,5 +60,11 @@ def price_decimals(tick_usd_micros: int) -> int:
 def timestamp(ms: int) -> str:
     """Epoch milliseconds as ISO 8601 UTC: `"2026-01-01T00:30:00.000Z"`."""
     seconds, millis = divmod(ms, 1_000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4_096)
+def _second(seconds: int) -> str:
+    # Formatting a datetime costs more than the rest of an order's JSON; answers mostly name
+    # the last few seconds, so they are formatted once each.
+    return f"{datetime.fromtimestamp(seconds, tz=UTC):%Y-%m-%dT%H:%M:%S}"

@@ -271,7 +271,10 @@ class Gateway:
                 key_spend_cap_tokens=caller.spend_cap_tokens,
             )
             try:
-                outcome = await self.market.submit(command)
+                # Not waiting for the commit: only this call reads the commitment until its
+                # settlement, whose acknowledgement covers it (Sequencer.submit_applied). A
+                # crash before that loses both, as if the call had failed first: unbilled.
+                outcome = await self.market.submit_applied(command)
             except ServiceError as exc:
                 raise GatewayError(
                     "overloaded", "service_unavailable", str(exc), retry_after_s=1

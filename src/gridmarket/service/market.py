@@ -42,6 +42,8 @@ class MarketService:
         #: The command's outcome, once it is committed (`Sequencer.submit` itself: the hot
         #: path, with no extra coroutine in between).
         self.submit: Callable[[Command], Awaitable[Outcome]] = sequencer.submit
+        #: The outcome once applied, its commit to follow (`Sequencer.submit_applied`).
+        self.submit_applied: Callable[[Command], Awaitable[Outcome]] = sequencer.submit_applied
         self._tune_gc = tune_gc
         self._gc_threshold: tuple[int, int, int] | None = None
 

@@ -3,6 +3,7 @@
     sequencer = Sequencer(store, Exchange, clock=system_clock_ms)
     await sequencer.start()                 # migrate, replay the whole log, resume numbering
     outcome = await sequencer.submit(cmd)   # returns once cmd and its events are committed
+    outcome = await sequencer.submit_applied(cmd)  # returns once applied, commit to follow
     await sequencer.stop()                  # refuse new commands, flush, acknowledge the rest
 
 Contract:
@@ -26,6 +27,14 @@ Contract:
   a fresh sequencer replays the store, which holds exactly the committed batches. If the core
   raises (a bug), the commands before it are committed and acknowledged, the failing one is
   not logged, and the sequencer stops the same way with `EngineFailed`.
+- `submit_applied` is `submit` without the wait for the commit: the outcome as soon as the
+  command is applied in memory. The command is sequenced and logged exactly like the others;
+  only its submitter is answered early. For commands whose effect no one relies on outside
+  this process until a later command, submitted with `submit`, is acknowledged: the log is
+  written in order, so that acknowledgement covers the earlier command too, and a crash before
+  it loses both together (a consumption call's token commit, say, which only the call itself
+  reads until its settlement). If the commit then fails, the sequencer stops as above and the
+  later command gets `StoreFailed`.
 - Committed outcomes are published in seq order to subscribers (see `feed`).
 
 A submitter that is cancelled while waiting does not withdraw its command: once queued, a
@@ -97,6 +106,8 @@ class _Pending(NamedTuple):
     kind: str
     payload: str
     future: asyncio.Future[Outcome]
+    #: Answer once applied (`submit_applied`), not once committed.
+    early: bool = False
 
 
 class _Batch:
@@ -198,6 +209,13 @@ class Sequencer:
 
     async def submit(self, command: Command) -> Outcome:
         """Sequence, apply and commit `command`; its outcome once the commit has returned."""
+        return await self._submit(command, early=False)
+
+    async def submit_applied(self, command: Command) -> Outcome:
+        """Sequence, apply and commit `command`; its outcome once applied (see the contract)."""
+        return await self._submit(command, early=True)
+
+    def _submit(self, command: Command, *, early: bool) -> asyncio.Future[Outcome]:
         if self._failure is not None:
             raise type(self._failure)(str(self._failure)) from self._failure
         if not self._accepting:
@@ -207,9 +225,9 @@ class Sequencer:
         kind, payload = _encode(command)
         assert self._event_loop is not None  # set by start(), before accepting
         future: asyncio.Future[Outcome] = self._event_loop.create_future()
-        self._inbox.append(_Pending(command, kind, payload, future))
+        self._inbox.append(_Pending(command, kind, payload, future, early))
         self._wake()
-        return await future
+        return future
 
     def subscribe(self, max_pending_outcomes: int | None = None) -> Subscription:
         """A bounded feed of committed outcomes, from the next committed batch on."""
@@ -311,6 +329,8 @@ class Sequencer:
                     seq, ts_ms, pending.kind, pending.payload, outcome.events, outcome.postings
                 )
             )
+            if pending.early:
+                pending.future.set_result(outcome)  # `_acknowledge` skips it: already done
             outcomes.append(outcome)
             futures.append(pending.future)
             seq += 1

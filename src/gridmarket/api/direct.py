@@ -1,0 +1,170 @@
+"""Direct dispatch of the hot routes: the same endpoints, without FastAPI's machinery.
+
+A signed order costs a few hundred microseconds of Python, and FastAPI's per-request work
+around the endpoint (matching the path against the route list, the request-response wrapper,
+resolving the `Request` and `Signed` parameters through its dependency solver, the exit stack)
+was about a third of it. For the routes where that work is known in advance, this layer does
+it by hand. A route qualifies when it has a fixed path (no path parameters), no router-level
+dependencies, and an endpoint that returns a `Response` (nothing for FastAPI to serialise)
+and takes nothing FastAPI would have to parse, validate or inject beyond:
+- `request: Request`, for a plain `APIRoute` (the consumption surfaces, health), or
+- `request: Request` and `signed: Signed` (at least the latter), for a `SignedRoute`.
+Any other route class is left alone (the operator's does its own checks around the endpoint),
+and so is every other route: FastAPI handles them unchanged, and would handle these the same
+way without this layer (`create_app(direct_routes=False)`; a test compares the two).
+
+What FastAPI does for such a route, done here in the same order: `scope["route"]` and
+`scope["endpoint"]` set (the rate limiter reads the route's path); for a signed route,
+`signed_account` run (its `Refusal` or `RateLimited` answered as `SignedRoute` answers them)
+and the response sent through `ratelimit.with_headers` (the `x-ratelimit-*` headers); the
+endpoint called and its `Response` sent. An exception the app has a handler for (other than
+the catch-all) is answered by that handler, as Starlette's exception middleware would; any
+other propagates to the server-error middleware, as it would from FastAPI.
+
+Installed as the innermost middleware (`install`), so the body size limit and every other
+middleware still apply. The table is built on the first request, from the app's routes as
+they are then (flat: routes added with `api.app.include_flat`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gridmarket.api import ratelimit
+from gridmarket.api.signed import Refusal, SignedAccount, SignedRoute, signed_account
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+class _Direct:
+    __slots__ = ("endpoint", "route", "wants_request", "wants_signed")
+
+    def __init__(self, route: APIRoute, wants_request: bool, wants_signed: bool) -> None:
+        self.route = route
+        self.endpoint: Endpoint = route.endpoint
+        self.wants_request = wants_request
+        self.wants_signed = wants_signed
+
+
+def _direct(route: object) -> _Direct | None:
+    """The route as a `_Direct` if it qualifies (see the module docstring), else None."""
+    signed_route = isinstance(route, SignedRoute)
+    # A route class of its own (the operator's, say) may do anything around the endpoint.
+    if not (signed_route or type(route) is APIRoute):
+        return None
+    assert isinstance(route, APIRoute)
+    if route.param_convertors or not inspect.iscoroutinefunction(route.endpoint):
+        return None
+    if route.dependencies:  # router-level dependencies: FastAPI would run them
+        return None
+    signature = inspect.signature(route.endpoint, eval_str=True)
+    answer = signature.return_annotation
+    if not (isinstance(answer, type) and issubclass(answer, Response)):
+        return None  # FastAPI would serialise it (a response model, a status code)
+    parameters = signature.parameters
+    wants: dict[str, bool] = {"request": False, "signed": False}
+    for name, parameter in parameters.items():
+        annotation = parameter.annotation
+        if name == "request" and annotation is Request:
+            wants["request"] = True
+        elif signed_route and name == "signed" and _is_signed(annotation):
+            wants["signed"] = True
+        else:
+            return None
+    # FastAPI authenticates only through the `Signed` parameter: a signed route without it
+    # is left to FastAPI (whatever it does, this layer must not do differently).
+    if signed_route and not wants["signed"]:
+        return None
+    return _Direct(route, wants["request"], wants["signed"])
+
+
+def _is_signed(annotation: object) -> bool:
+    return getattr(annotation, "__origin__", None) is SignedAccount
+
+
+class DirectRoutes:
+    """ASGI middleware: the qualifying routes of `routes_of()` dispatched directly."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes_of: Callable[[], list[Any]],
+        handlers_of: Callable[[], dict[Any, Callable[..., Any]]],
+    ) -> None:
+        self.app = app
+        self._routes_of = routes_of
+        self._handlers_of = handlers_of
+        self._table: dict[tuple[str, str], _Direct] | None = None
+
+    def _handler_for(self, exc: Exception) -> Callable[..., Any] | None:
+        """The app's handler for `exc`, as Starlette's exception middleware would pick it;
+        None for the catch-all (`Exception`), which the server-error middleware outside
+        answers, as it does for FastAPI's own routes."""
+        handlers = self._handlers_of()
+        for kind in type(exc).__mro__:
+            if kind is Exception:
+                return None
+            if kind in handlers:
+                return handlers[kind]
+        return None
+
+    def _build(self) -> dict[tuple[str, str], _Direct]:
+        table: dict[tuple[str, str], _Direct] = {}
+        for route in self._routes_of():
+            direct = _direct(route)
+            if direct is None:
+                continue
+            for method in route.methods or ():
+                # The first route of a method and path wins, as in FastAPI's matching.
+                table.setdefault((method, route.path), direct)
+        return table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        table = self._table
+        if table is None:  # built on the first request: every route is declared by then
+            table = self._table = self._build()
+        direct = table.get((scope["method"], scope["path"]))
+        if direct is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = direct.route
+        scope["endpoint"] = direct.endpoint
+        scope.setdefault("path_params", {})
+        request = Request(scope, receive, send)
+        try:
+            arguments: dict[str, Any] = {}
+            if direct.wants_signed:
+                # Wrapped first: a 429 carries the headers too (they read the scope on send).
+                send = ratelimit.with_headers(scope, send)
+                arguments["signed"] = await signed_account(request)
+            if direct.wants_request:
+                arguments["request"] = request
+            response = await direct.endpoint(**arguments)
+        except (Refusal, ratelimit.RateLimited) as refusal:
+            response = refusal.response()
+        except Exception as exc:
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            answered = handler(request, exc)
+            response = await answered if inspect.isawaitable(answered) else answered
+        await response(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Add `DirectRoutes` as the innermost middleware of `app` (call before any other)."""
+    app.add_middleware(
+        DirectRoutes,
+        routes_of=lambda: app.router.routes,
+        handlers_of=lambda: app.exception_handlers,
+    )
