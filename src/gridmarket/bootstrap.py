@@ -14,6 +14,7 @@ from gridmarket.api import (
     admin,
     admin_keys,
     admin_payment,
+    admin_receivables,
     admin_usage,
     anthropic_messages,
     feed,
@@ -62,6 +63,7 @@ def build_app(settings: Settings) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(account_limits.router)
     app.include_router(admin_payment.router)
+    app.include_router(admin_receivables.router)
     # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
     app.state.token_supply = AutoBuyer(lambda: app.state.market)
     app.include_router(usage.router)
