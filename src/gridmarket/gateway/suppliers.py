@@ -114,7 +114,7 @@ def check_supplier_accounts(market: Any, directory: SupplierDirectory) -> None:
             what = "no account" if account is None else "not a supplier account:"
             raise RuntimeError(
                 f"supplier endpoint {endpoint.name}: {what} {endpoint.supplier_id!r} "
-                "(create it first: gridmarket admin create-account NAME --supplier)"
+                "(a supplier account is made with: gridmarket admin create-account NAME --supplier)"
             )
 
 

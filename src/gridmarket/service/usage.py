@@ -16,11 +16,11 @@ What it holds:
   the usage was estimated), what the core did (used, billed, released, unbilled tokens, the
   lots billed) and what this model adds: each billed lot's supplier, price and funding trades
   (from its `LotCreated`), the USD value of the billed tokens, the tokens per second, and
-  the time the call's tokens were committed. When another supplier than a lot's (or the
-  operator's own endpoint) delivered the call, the receipt lists the substitutions
-  (`Substitution`: lot, its supplier, the substitute, tokens, the micro-USD the supplier
-  paid the substitute and the part the operator paid for it), from the `SubstitutionSettled`
-  events that follow the `CallSettled` in the same command.
+  the time the call's tokens were committed. When someone other than a lot's supplier
+  (another supplier, or the operator's own endpoint) delivered its tokens, the receipt lists
+  the substitutions (`Substitution`: lot, its supplier, the substitute, tokens, the micro-USD
+  the supplier paid the substitute and the part the operator paid for it), from the
+  `SubstitutionSettled` events that follow the `CallSettled` in the same command.
 - **Calls in flight** (`InFlight`): `TokensCommitted` not yet settled. `TokensCommitted`
   does not name the consumption key, so an in-flight call has none (its receipt will).
 - **Daily totals** (`Totals`) per account, UTC day, key and instrument; and **lifetime
