@@ -14,6 +14,7 @@ from gridmarket.api import (
     admin,
     admin_keys,
     admin_payment,
+    admin_receivables,
     admin_usage,
     anthropic_messages,
     feed,
@@ -62,6 +63,7 @@ def build_app(settings: Settings) -> FastAPI:
     include_flat(app, trades.router)
     include_flat(app, account_limits.router)
     include_flat(app, admin_payment.router)
+    include_flat(app, admin_receivables.router)
     # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
     app.state.token_supply = AutoBuyer(lambda: app.state.market)
     include_flat(app, usage.router)

@@ -217,9 +217,18 @@ def test_without_supplier_usage_the_local_count_is_billed(world: World) -> None:
 # -- failover and failed deliveries --------------------------------------------------------------
 
 
+def usd_available(party: Party) -> Decimal:
+    usd = party.account.data("GET", "/v1/currency-trading-accounts/USD")
+    return Decimal(usd["available_balance"])
+
+
 def test_a_failure_before_the_first_byte_fails_over(world: World) -> None:
+    """A's endpoint fails before the first byte, B's delivers: A, whose units funded the lot,
+    pays B for the tokens (4 tokens at 1.000 USD a million: 4 micro-USD a call), and the
+    receipt says so."""
     buyer = world.consumer()
     seen_b = len(world.b.requests)
+    usd_a, usd_b = usd_available(world.supplier_a), usd_available(world.supplier_b)
     client = world.client(buyer.consumption_key)
     answer = client.chat.completions.create(model=PRIME, messages=ask("go #mode:fail500@a"))
     assert answer.choices[0].message.content == "echo: go"
@@ -232,6 +241,18 @@ def test_a_failure_before_the_first_byte_fails_over(world: World) -> None:
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: again"
     assert len(world.b.requests) == seen_b + 2
     assert world.settled(buyer) == [(2 + 2) + (2 + 2)]
+
+    paid = Decimal("0.000008")
+    assert usd_available(world.supplier_a) == usd_a - paid
+    assert usd_available(world.supplier_b) == usd_b + paid
+    receipt = buyer.account.data("GET", f"/v1/usage/{answer.id.removeprefix('chatcmpl-')}")
+    assert receipt["supplier_id"] == world.supplier_b.account_id
+    [substitution] = receipt["substitutions"]
+    assert substitution["supplier_id"] == world.supplier_a.account_id
+    assert substitution["substitute_id"] == world.supplier_b.account_id
+    assert (substitution["tokens"], substitution["amount_usd"]) == (4, "0.000004")
+    assert substitution["receivable_usd"] == "0.000"
+    assert audit_balanced(world.server)
 
 
 def test_context_length_errors_are_not_retried_elsewhere(world: World) -> None:

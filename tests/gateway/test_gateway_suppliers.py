@@ -1,11 +1,21 @@
-"""Supplier endpoints from flags and the environment."""
+"""Supplier endpoints from flags and the environment, and the accounts they must name."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from gridmarket.gateway.contract import SupplierEndpoint
-from gridmarket.gateway.suppliers import SUPPLIERS_ENV, parse_suppliers
+from gridmarket.core.commands import CreateAccount
+from gridmarket.core.exchange import Exchange
+from gridmarket.core.ids import AccountId
+from gridmarket.gateway.contract import SupplierDirectory, SupplierEndpoint
+from gridmarket.gateway.suppliers import (
+    SUPPLIERS_ENV,
+    check_supplier_accounts,
+    parse_supplier,
+    parse_suppliers,
+)
 from gridmarket.settings import Settings
 
 
@@ -70,3 +80,22 @@ def test_the_consumption_rate_limit_setting() -> None:
     assert Settings.resolve(data_dir="/x", environ=env).consumption_calls_per_minute == 12
     with pytest.raises(ValueError, match="CONSUMPTION"):
         Settings.resolve(data_dir="/x", environ={"GRIDMARKET_CONSUMPTION_RATE_LIMIT": "0"})
+
+
+def test_an_endpoint_must_name_a_supplier_account_or_none() -> None:
+    """Its account is paid for the lots of others it delivers: a consumer account cannot be."""
+    exchange = Exchange()
+    exchange.apply(CreateAccount(AccountId("acme"), is_supplier=True), 1, 0)
+    exchange.apply(CreateAccount(AccountId("bob")), 2, 0)
+    market = SimpleNamespace(sequencer=SimpleNamespace(exchange=exchange))
+
+    def check(*entries: str) -> None:
+        directory = SupplierDirectory()
+        for entry in entries:
+            directory.add(parse_supplier(entry, {}))
+        check_supplier_accounts(market, directory)
+
+    check("text-prime=http://h/v1;account=acme", "text-prime=http://o/v1")
+    for account, why in (("bob", "not a supplier account"), ("ghost", "no account")):
+        with pytest.raises(RuntimeError, match=why):
+            check(f"text-prime=http://h/v1;account={account}")

@@ -1,6 +1,7 @@
 """The gateway over a real market service (SQLite) with a clock the test moves, and two fake
 upstreams: lots drawn soonest-expiring first and routed to their supplier, expired lots
-skipped, and the Auto Mode hook (`TokenSupply.ensure`, then one more commit)."""
+skipped, the Auto Mode hook (`TokenSupply.ensure`, then one more commit), and a failover
+settled between the suppliers (the funding one pays the substitute, or owes the operator)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from gridmarket.core.commands import (
     SetSupplierCapacity,
     TransferIssuanceToTrading,
     TransferToConsumption,
+    Withdraw,
 )
-from gridmarket.core.events import LotCreated
+from gridmarket.core.events import LotCreated, Rejected
 from gridmarket.core.exchange import ExchangeConfig
 from gridmarket.core.ids import AccountId, InstrumentId
 from gridmarket.core.instruments import default_catalogue
@@ -35,6 +37,7 @@ from gridmarket.gateway.contract import (
 from gridmarket.gateway.service import Gateway
 from gridmarket.gateway.tokens import TokenCounter
 from gridmarket.service.market import MarketService
+from gridmarket.service.usage import Usage
 from support.fake_upstream import FakeUpstream
 
 TP = InstrumentId("text-prime")
@@ -221,3 +224,88 @@ async def test_settlement_survives_a_cancelled_caller(
     [lot] = state.accounts[AccountId("quitter")].holdings[TP].lots
     prompt = COUNTER.count_prompt(body["messages"])
     assert prompt <= UNIT - lot.remaining_tokens < prompt + 20  # what came, not the budget
+
+
+# -- failover: the funding supplier pays the substitute (DESIGN section 9) ----------------------
+
+#: 2.501 USD a unit: 6 tokens are worth 15.006 micro-USD, paid as 16.
+SUBSTITUTION_PRICE = 2_501_000
+
+
+def usd(market: MarketService, account_id: str) -> int:
+    return market.sequencer.exchange.balance(f"{account_id}/usd/available")
+
+
+async def test_a_failover_has_the_funding_supplier_pay_the_substitute(
+    tmp_path: Path, clock: Clock, upstreams: tuple[FakeUpstream, FakeUpstream]
+) -> None:
+    """s1 funded the lot, its endpoint answers 500 before the first byte, s2's delivers: s1
+    pays s2 for the tokens, the receipt shows it, and a restart replays the same balances."""
+    a, b = upstreams
+    url = f"sqlite:///{tmp_path / 'failover.db'}"
+    async with MarketService.from_url(url, clock=clock, tune_gc=False) as market:
+        await supplier_sells(market, "s1", 1, SUBSTITUTION_PRICE)
+        await supplier_sells(market, "s2", 1, SUBSTITUTION_PRICE)  # s2: a supplier, no sale
+        await buy_lot(market, AccountId("c1"), 1)
+        before = {s: usd(market, s) for s in ("s1", "s2")}
+        gateway = gateway_for(market, a, b)
+        async with Usage().following(market) as receipts:
+            try:
+                seen_b = len(b.requests)
+                answer = await gateway.chat(
+                    Caller("c1", "ck_5"), chat("one two #mode:fail500@a"), request_id="fo1"
+                )
+                await gateway.wait_settled()
+            finally:
+                await gateway.aclose()
+            assert len(b.requests) == seen_b + 1
+            tokens = answer["usage"]["total_tokens"]
+            assert tokens == 3 + 3
+            paid = -(-tokens * SUBSTITUTION_PRICE // UNIT)
+            assert paid == 16
+            assert usd(market, "s1") == before["s1"] - paid
+            assert usd(market, "s2") == before["s2"] + paid
+            await receipts.caught_up(market.sequencer.committed_seq)
+            receipt = receipts.receipt_by_request("c1", "fo1")
+            assert receipt is not None
+            assert (receipt.supplier_id, receipt.model) == ("s2", "fake-b")
+            assert [(s.supplier_id, s.substitute_id, s.tokens) for s in receipt.substitutions] == [
+                ("s1", "s2", tokens)
+            ]
+            assert receipt.substitutions[0].amount_usd_micros == paid
+        assert all(total == 0 for total in market.sequencer.exchange.audit().values())
+        after = dict(market.sequencer.exchange.state.ledger.balances)
+    async with MarketService.from_url(url, clock=clock, tune_gc=False) as restarted:
+        assert restarted.sequencer.exchange.state.ledger.balances == after
+
+
+async def test_a_failover_from_a_supplier_short_of_usd_books_a_receivable(
+    market: MarketService, upstreams: tuple[FakeUpstream, FakeUpstream]
+) -> None:
+    """s1 has no USD left: s2 is paid in full all the same, the operator pays and s1 owes it,
+    and may not issue until a deposit pays it back."""
+    a, b = upstreams
+    await supplier_sells(market, "s1", 1, SUBSTITUTION_PRICE)
+    await supplier_sells(market, "s2", 1, SUBSTITUTION_PRICE)
+    await buy_lot(market, AccountId("c2"), 1)
+    await market.submit(Withdraw(AccountId("s1"), usd(market, "s1")))
+    s2_before = usd(market, "s2")
+    gateway = gateway_for(market, a, b)
+    try:
+        await gateway.chat(Caller("c2", "ck_6"), chat("one two #mode:fail500@a"))
+        await gateway.wait_settled()
+    finally:
+        await gateway.aclose()
+    state = market.sequencer.exchange.state
+    assert usd(market, "s2") == s2_before + 16
+    assert state.accounts[AccountId("s1")].receivable_usd_micros == 16
+    assert market.sequencer.exchange.balance("operator/usd/receivables") == -16
+    refused = await market.submit(IssueUnits(AccountId("s1"), TP, 1))
+    assert [e.reason for e in refused.events if isinstance(e, Rejected)] == [
+        "receivable_outstanding"
+    ]
+    await market.submit(Deposit(AccountId("s1"), 100))
+    assert state.accounts[AccountId("s1")].receivable_usd_micros == 0
+    assert usd(market, "s1") == 100 - 16
+    issued = await market.submit(IssueUnits(AccountId("s1"), TP, 1))
+    assert [type(e).__name__ for e in issued.events] == ["UnitsIssued"]

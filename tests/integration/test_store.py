@@ -37,7 +37,8 @@ COMMANDS: list[c.Command] = [
     c.TransferToConsumption(A, P, 1),
     c.TransferToTrading(A, P, 1),
     c.CommitTokens(CallId("call-1"), A, P, 1_000),
-    c.SettleCall(CallId("call-1"), 600),
+    c.SettleCall(CallId("call-1"), 600, supplier_id="operator"),
+    c.SettleReceivable(S),
     c.ExpireLots(),
     c.Sweep(P),
 ]
@@ -63,6 +64,8 @@ EVENTS: list[e.Event] = [
     e.TokensCommitted(1, 10, CallId("k"), A, P, 300, ((LotId(1), 200), (LotId(2), 100))),
     e.CallSettled(1, 10, CallId("k"), A, P, 250, 250, 50, 0, ((LotId(1), 200), (LotId(2), 50))),
     e.TokensForfeited(1, 10, LotId(1), A, P, 77),
+    e.SubstitutionSettled(1, 10, CallId("k"), A, P, LotId(1), S, A, 250, 2_500_000, 625, BIG),
+    e.ReceivableSettled(1, 10, S, BIG, 0),
     e.OrderReplaced(1, 10, OrderId(1), OrderId(2), A, P),
 ]
 

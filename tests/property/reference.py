@@ -130,6 +130,7 @@ class Account:
     units_locked: Counter[str] = field(default_factory=Counter)  # in open asks
     capacity: Counter[str] = field(default_factory=Counter)  # tokens/min
     client_orders: dict[str, int] = field(default_factory=dict)
+    owes: int = 0  # micro-USD owed to the operator for substitutions it paid
 
     def trading_units(self, instrument_id: str) -> int:
         return sum(b.units for b in self.batches.get(instrument_id, []))
@@ -156,6 +157,7 @@ class Reference:
         self.key_billed: Counter[str] = Counter()
         self.net_deposits = 0
         self.fees = 0
+        self.substitutions = 0  # paid to the operator for deliveries by its own endpoints
         self.issued: Counter[tuple[str, str]] = Counter()  # (supplier, instrument): tokens
         self.delivered: Counter[tuple[str, str]] = Counter()  # back to the supplier's contra
         self.gone: Counter[tuple[str, str]] = Counter()  # delivered or forfeited, anyone's
@@ -219,6 +221,26 @@ class Reference:
         account.usd += cmd.amount_usd_micros
         self.net_deposits += cmd.amount_usd_micros
         self._emit(e.UsdMoved, cmd.account_id, "deposit", cmd.amount_usd_micros)
+        if account.owes:
+            self._repay(cmd.account_id)
+
+    def _repay(self, account_id: str) -> None:
+        account = self.accounts[account_id]
+        paid = min(account.owes, account.usd)
+        if paid:
+            account.usd -= paid
+            account.owes -= paid
+            self._emit(e.ReceivableSettled, account_id, paid, account.owes)
+
+    def _SettleReceivable(self, cmd: c.SettleReceivable, seq: int) -> None:
+        account = self.accounts.get(cmd.account_id)
+        if account is None:
+            return self._reject("SettleReceivable", cmd.account_id, "unknown_account")
+        if not account.owes:
+            return self._reject("SettleReceivable", cmd.account_id, "no_receivable")
+        if not account.usd:
+            return self._reject("SettleReceivable", cmd.account_id, "insufficient_funds")
+        self._repay(cmd.account_id)
 
     def _Withdraw(self, cmd: c.Withdraw | c.SupplierPayout, seq: int) -> None:
         name = type(cmd).__name__
@@ -229,6 +251,8 @@ class Reference:
             return self._reject(name, cmd.account_id, "not_a_supplier")
         if not self._valid_usd(cmd.amount_usd_micros):
             return self._reject(name, cmd.account_id, "invalid_amount")
+        if account.owes:
+            return self._reject(name, cmd.account_id, "receivable_outstanding")
         if account.usd < cmd.amount_usd_micros:
             return self._reject(name, cmd.account_id, "insufficient_funds")
         account.usd -= cmd.amount_usd_micros
@@ -275,6 +299,8 @@ class Reference:
         account = self.accounts[a]
         if not account.is_supplier:
             return self._reject("IssueUnits", a, "not_a_supplier")
+        if account.owes:
+            return self._reject("IssueUnits", a, "receivable_outstanding")
         outstanding = self.issued[a, i] - self.gone[a, i]
         if outstanding + units * TOKENS > account.capacity[i] * self.config.issuance_horizon_min:
             return self._reject("IssueUnits", a, "capacity_exceeded")
@@ -769,6 +795,38 @@ class Reference:
             *(cmd.completion_tokens, cmd.ttft_ms, cmd.duration_ms, cmd.status),
             cmd.usage_estimated,
         )
+        self._substitutions(cmd, call, billed)
+
+    def _substitutions(self, cmd: c.SettleCall, call: Call, billed: list[tuple[int, int]]) -> None:
+        """Each lot another delivered: its supplier pays the deliverer (the operator when the
+        deliverer is not a supplier account) ceil(tokens × price ÷ 1M), short of USD the
+        operator pays the rest and the supplier owes it."""
+        if not cmd.supplier_id:
+            return
+        deliverer = self.accounts.get(cmd.supplier_id)
+        payee = cmd.supplier_id if deliverer and deliverer.is_supplier else "operator"
+        tokens_of: dict[int, int] = {}
+        for lot_id, tokens in billed:
+            tokens_of[lot_id] = tokens_of.get(lot_id, 0) + tokens
+        lots = {lot.lot_id: lot for lot in self.lots}  # the model keeps emptied lots
+        for lot_id, tokens in tokens_of.items():
+            lot = lots[lot_id]
+            if lot.supplier_id == payee:
+                continue
+            amount = ceil_div(tokens * lot.price, TOKENS)
+            supplier = self.accounts[lot.supplier_id]
+            owed = max(0, amount - supplier.usd)
+            supplier.usd -= amount - owed
+            supplier.owes += owed
+            if payee == "operator":
+                self.substitutions += amount
+            else:
+                self.accounts[payee].usd += amount
+            self._emit(
+                e.SubstitutionSettled,
+                *(cmd.call_id, call.account_id, call.instrument_id, lot_id, lot.supplier_id),
+                *(payee, tokens, lot.price, amount, owed),
+            )
 
     def _ExpireLots(self, cmd: c.ExpireLots, seq: int) -> None:
         for lot in self.lots:
@@ -800,8 +858,10 @@ class Reference:
         b: Counter[str] = Counter()
         b["external/usd/external"] -= self.net_deposits
         b["operator/usd/fees"] += self.fees
+        b["operator/usd/substitutions"] += self.substitutions
         for a, account in self.accounts.items():
             b[f"{a}/usd/available"] += account.usd
+            b["operator/usd/receivables"] -= account.owes
             b[f"{a}/usd/locked"] += account.usd_locked
             for i in self.instruments:
                 b[f"{a}/{i}/issuance"] += account.issuance[i] * TOKENS

@@ -200,7 +200,13 @@ def _commands(ticks: tuple[tuple[str, int], ...]) -> st.SearchStrategy[c.Command
         st.builds(c.TransferToConsumption, accounts, instruments, unit_amounts),
         st.builds(c.TransferToTrading, accounts, instruments, unit_amounts),
         st.builds(c.CommitTokens, st.sampled_from(CALL_IDS), accounts, instruments, token_amounts),
-        st.builds(c.SettleCall, st.sampled_from((*CALL_IDS, "k?")), token_amounts),
+        st.builds(
+            c.SettleCall,
+            st.sampled_from((*CALL_IDS, "k?")),
+            token_amounts,
+            supplier_id=st.sampled_from((None, "s1", "s2", "operator")),
+        ),
+        st.builds(c.SettleReceivable, accounts),
         st.builds(c.ExpireLots),
         st.builds(c.Sweep, instruments),
     )

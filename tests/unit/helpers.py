@@ -1,6 +1,7 @@
 """Shared test helpers: an exchange with an auto-incrementing seq and a controllable clock,
 funded buyers and suppliers with units in trading, and the invariants checked after every
-command (by the autouse fixture in conftest.py)."""
+command (by the autouse fixture in conftest.py): balanced books, receivables that match the
+operator's account, holds that match their orders."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def check_invariants(ex: Exchange) -> None:
     ledger = state.ledger
     assert all(total == 0 for total in ex.audit().values()), ex.audit()
     assert ledger.negative_accounts() == []
+    owed = sum(account.receivable_usd_micros for account in state.accounts.values())
+    assert -ledger.get(state.receivables_key) == owed >= 0
     open_orders = [o for o in state.orders.values() if o.status in OPEN_STATUSES]
     for account_id, account in state.accounts.items():
         mine = [o for o in open_orders if o.account_id == account_id]

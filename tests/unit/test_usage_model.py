@@ -1,5 +1,6 @@
 """The usage read model, fed a real exchange's outcomes: one receipt per settled call with its
-lots, funding trades and USD value (ceil per lot), calls in flight, daily totals per UTC day,
+lots, funding trades and USD value (ceil per lot), the lots another supplier delivered and what
+was paid for them, calls in flight, daily totals per UTC day,
 key and instrument, and the per-account bound on retained receipts."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from gridmarket.core.events import CallSettled, LotCreated, Trade
 from gridmarket.core.ids import AccountId, CallId
 from gridmarket.service.usage import (
     BilledLot,
+    Substitution,
     Usage,
     lot_value_usd_micros,
     tokens_per_second,
@@ -88,6 +90,8 @@ def test_a_receipt_names_its_lots_funding_trades_and_value() -> None:
         BilledLot(lots[1].lot_id, 200_000, "s2", 2_500_000, (trade_by_seller["s2"],), 500_000),
     )
     assert receipt.billed_usd_micros == 2_500_000
+    # s1 delivered s2's lot too: s2 paid s1 for its 200,000 tokens
+    assert receipt.substitutions == (Substitution(lots[1].lot_id, "s2", "s1", 200_000, 500_000, 0),)
     assert (receipt.used_tokens, receipt.billed_tokens, receipt.released_tokens) == (
         1_200_000,
         1_200_000,

@@ -16,6 +16,9 @@ decimals); a JSON number is refused, since a binary float cannot carry money exa
     GET  /v1/admin/audit                     per asset, the sum over all ledger accounts
     POST /v1/admin/accounts/{id}/capacity    a supplier's capacity on one instrument
                                              {instrument_id, capacity_tokens_per_min}
+
+A deposit to a supplier that owes the operator for substitutions pays that first; the deposit
+answer's `receivable_usd` is what it still owes (`api.admin_receivables` lists and settles).
 """
 
 from __future__ import annotations
@@ -152,12 +155,16 @@ async def deposit(
         outcome = await accounts.deposit(market, AccountId(account_id), body.amount_usd)
     except accounts.DepositRefused as refused:
         raise HTTPException(422, detail=f"deposit refused: {refused.reason}") from None
-    available = market.sequencer.exchange.balance(f"{account_id}/usd/available")
+    state = market.sequencer.exchange.state
+    available = state.ledger.get(f"{account_id}/usd/available")
+    account = state.accounts.get(AccountId(account_id))
+    owed = 0 if account is None else account.receivable_usd_micros
     return {
         "data": {
             "account_id": account_id,
             "amount_usd": format_usd_micros(body.amount_usd),
             "usd_available": format_usd_micros(available),
+            "receivable_usd": format_usd_micros(owed),
             "seq": outcome.seq,
         }
     }

@@ -27,7 +27,8 @@ module only stores them; Auto Mode's buyer (`gateway.autobuy`) reads them when a
 tokens and charges the payment method through `adapters.payment`.
 
 Money out: `Withdraw` and `SupplierPayout` through the core; a refusal is a 422 whose code is
-the core's reason (`insufficient_funds`, `not_a_supplier`, `invalid_amount`).
+the core's reason (`insufficient_funds`, `not_a_supplier`, `invalid_amount`, or
+`receivable_outstanding` while a supplier owes the operator for substitutions).
 """
 
 from __future__ import annotations

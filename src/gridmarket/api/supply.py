@@ -15,8 +15,12 @@ forfeited, `outstanding` = the rest), decimal strings as the client parses them.
 Issuance is bounded by the capacity the operator set (`POST /v1/admin/accounts/{id}/capacity`):
 outstanding tokens (issued, not yet delivered or forfeited) may not pass capacity (tokens/min)
 x the issuance horizon (240 min by default). Past it the core refuses with
-`capacity_exceeded`, answered as a 422 that says how many units can still be issued; other
-core refusals (`unknown_instrument`, `insufficient_units`, ...) are 422s with the core's reason.
+`capacity_exceeded`, answered as a 422 that says how many units can still be issued. A
+supplier that owes the operator for substitutions (another supplier delivered its lots and
+its USD fell short, DESIGN section 9) may not issue until that is paid: a 422
+`receivable_outstanding` naming the amount; every liability row shows it as `receivable_usd`.
+Other core refusals (`unknown_instrument`, `insufficient_units`, ...) are 422s with the core's
+reason.
 The issuance history comes from `service.account_history` (committed `UnitsIssued` events, so
 it survives restarts); an issuance's id is `iss_<seq>`; the issuance account of an instrument
 is `<account>:issuance:<instrument>`, its trading account `<account>:trading:<instrument>`.
@@ -78,7 +82,8 @@ def _issuance_figures(
         "capacity_tokens_per_min": position.capacity_tokens_per_min,
         "max_outstanding_tokens": str(ceiling_tokens),
         "outstanding_tokens": str(position.outstanding_tokens),
-        "issuable_units": room_tokens // TOKENS_PER_UNIT,
+        # 0 while a receivable is outstanding: issuance is refused whatever the capacity.
+        "issuable_units": 0 if account.receivable_usd_micros else room_tokens // TOKENS_PER_UNIT,
     }
 
 
@@ -169,6 +174,14 @@ async def issue_supply(request: Request, signed: Signed) -> Response:
         problem = refusal(outcome.events, "issuance")
         if problem.code == RejectReason.capacity_exceeded:
             raise _capacity_problem(state, account, instrument_id)
+        if problem.code == RejectReason.receivable_outstanding:
+            owed = wire.usd(account.receivable_usd_micros)
+            raise Problem(
+                problem.status_code,
+                problem.code,
+                f"issuance refused: the account owes the operator {owed} USD for substitutions "
+                "it paid; issuance resumes once that is settled",
+            )
         raise problem
     except Problem as problem:
         return problem.response()
@@ -261,7 +274,7 @@ async def issuance_to_trading(request: Request, signed: Signed) -> Response:
 
 
 def _liability_row(
-    state: MarketState, instrument_id: str, position: SupplierPosition | None
+    state: MarketState, account: Account, instrument_id: str, position: SupplierPosition | None
 ) -> dict[str, Any]:
     sold = 0 if position is None else position.sold_tokens
     delivered = 0 if position is None else position.delivered_tokens
@@ -275,6 +288,9 @@ def _liability_row(
         "sold_tokens": str(sold),
         "delivered_tokens": str(delivered),
         "forfeited_tokens": str(forfeited),
+        # The account's, on every row: owed to the operator for substitutions it paid.
+        "receivable_usd": wire.usd(account.receivable_usd_micros),
+        "receivable_usd_micros": account.receivable_usd_micros,
     }
 
 
@@ -287,7 +303,7 @@ async def list_liability(request: Request, signed: Signed) -> Response:
         account = _supplier(state, signed)
         wanted = params.filters(request.query_params, ("instrument_id",)).get("instrument_id")
         rows = [
-            _liability_row(state, i, position)
+            _liability_row(state, account, i, position)
             for i, position in _positions(account)
             if wanted is None or i == wanted
         ]
@@ -305,6 +321,6 @@ async def get_liability(request: Request, instrument_id: str, signed: Signed) ->
         if InstrumentId(instrument_id) not in state.instruments:
             raise Problem(404, "instrument_not_found", f"instrument {instrument_id!r} not found")
         position = account.supplier_positions.get(instrument_id)
-        return JSONResponse({"data": _liability_row(state, instrument_id, position)})
+        return JSONResponse({"data": _liability_row(state, account, instrument_id, position)})
     except Problem as problem:
         return problem.response()

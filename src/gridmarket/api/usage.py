@@ -29,8 +29,12 @@ ran (`instrument_id`, `supplier_id`, `model` as the supplier reported it), token
 `billed_tokens`, `released_tokens`, `unbilled_tokens`), `ttft_ms`, `duration_ms`,
 `tokens_per_second`, `status`, `usage_estimated`, the value billed (`billed_value_usd` as a
 decimal string and `billed_value_usd_micros`), the `lots` it drew from (lot id, tokens,
-supplier, price, value and funding `trade_ids`), and `started_at` / `settled_at`. Values and
-bounds are `service.usage`'s (rounding, retention).
+supplier, price, value and funding `trade_ids`), the `substitutions` (lots another supplier,
+or the operator's own endpoint, delivered: the lot, its `supplier_id`, the `substitute_id`,
+`tokens`, `amount_usd` the supplier paid the substitute and `receivable_usd`, the part the
+operator paid because the supplier's USD fell short; empty when the lots' suppliers
+delivered), and `started_at` / `settled_at`. Values and bounds are `service.usage`'s
+(rounding, retention).
 """
 
 from __future__ import annotations
@@ -85,6 +89,19 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
         }
         for lot in receipt.billed_lots
     ]
+    substitutions = [
+        {
+            "lot_id": str(sub.lot_id),
+            "supplier_id": sub.supplier_id,
+            "substitute_id": sub.substitute_id,
+            "tokens": sub.tokens,
+            "amount_usd": wire.usd(sub.amount_usd_micros),
+            "amount_usd_micros": sub.amount_usd_micros,
+            "receivable_usd": wire.usd(sub.receivable_usd_micros),
+            "receivable_usd_micros": sub.receivable_usd_micros,
+        }
+        for sub in receipt.substitutions
+    ]
     settled_at = wire.timestamp(receipt.settled_ms)
     return {
         "id": receipt.request_id or receipt.call_id,
@@ -111,6 +128,7 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
         "billed_value_usd": wire.usd(receipt.billed_usd_micros),
         "billed_value_usd_micros": receipt.billed_usd_micros,
         "lots": lots,
+        "substitutions": substitutions,
         "started_at": _time(receipt.started_ms),
         "settled_at": settled_at,
         "created_at": settled_at,

@@ -160,6 +160,7 @@ class Account:
         "holdings",
         "is_supplier",
         "open_order_ids",
+        "receivable_usd_micros",
         "supplier_positions",
         "usd_available",
         "usd_locked",
@@ -173,6 +174,9 @@ class Account:
         self.usd_locked = key(account_id, USD, "locked")
         self.holdings: dict[str, Holding] = {}
         self.supplier_positions: dict[str, SupplierPosition] = {}
+        #: What this supplier owes the operator for substitutions the operator paid for it
+        #: (see `receivables`): the part of `operator/usd/receivables` that is its.
+        self.receivable_usd_micros = 0
         #: Ids of resting orders across all markets, oldest first (bounded by configuration).
         self.open_order_ids: dict[int, None] = {}
         #: client_order_id → order id, for idempotent placement.

@@ -146,6 +146,10 @@ class CommitTokens(NamedTuple):
 class SettleCall(NamedTuple):
     """End a call: debit `used_tokens`, release the rest. A failed call settles 0.
 
+    `supplier_id` names who delivered the call (a supplier account, or `operator` for the
+    operator's own endpoints; None: not known). When it is not the supplier whose units funded
+    a lot the call drew on, that supplier pays the deliverer (`substitution`).
+
     The other fields are the call's usage receipt, recorded as they are in `CallSettled` (so
     the receipt is as durable as the debit it explains): which request, supplier and model,
     the tokens in and out the supplier reported (or the gateway counted, `usage_estimated`),
@@ -164,6 +168,13 @@ class SettleCall(NamedTuple):
     duration_ms: int | None = None
     status: str = "ok"
     usage_estimated: bool = False
+
+
+class SettleReceivable(NamedTuple):
+    """Pay what a supplier owes the operator for substitutions (see `receivables`) from its
+    available USD: all of it, or as much as it has."""
+
+    account_id: AccountId
 
 
 class ExpireLots(NamedTuple):
@@ -193,6 +204,7 @@ Command = (
     | TransferToTrading
     | CommitTokens
     | SettleCall
+    | SettleReceivable
     | ExpireLots
     | Sweep
 )
@@ -216,6 +228,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         TransferToTrading,
         CommitTokens,
         SettleCall,
+        SettleReceivable,
         ExpireLots,
         Sweep,
     )

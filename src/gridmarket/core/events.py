@@ -231,6 +231,41 @@ class CallSettled(NamedTuple):
     usage_estimated: bool = False
 
 
+class SubstitutionSettled(NamedTuple):
+    """A call drew tokens from a lot of `supplier_id` but `substitute_id` delivered them: the
+    supplier paid the substitute `amount_usd_micros` = ceil(tokens × price_usd_micros ÷
+    1,000,000), of which the operator paid `receivable_usd_micros` (what the supplier's
+    available USD could not cover) and booked it as the supplier's receivable.
+
+    `account_id` is the consumer whose call it was; `substitute_id` a supplier account or
+    `operator`. Follows the call's `CallSettled`, one per lot substituted (see `substitution`).
+    """
+
+    seq: int
+    ts_ms: int
+    call_id: CallId
+    account_id: AccountId
+    instrument_id: InstrumentId
+    lot_id: LotId
+    supplier_id: AccountId
+    substitute_id: AccountId
+    tokens: int
+    price_usd_micros: int
+    amount_usd_micros: int
+    receivable_usd_micros: int
+
+
+class ReceivableSettled(NamedTuple):
+    """A supplier paid `amount_usd_micros` of what it owes the operator for substitutions;
+    `outstanding_usd_micros` is what it still owes (issuance is refused until it is 0)."""
+
+    seq: int
+    ts_ms: int
+    account_id: AccountId
+    amount_usd_micros: int
+    outstanding_usd_micros: int
+
+
 class TokensForfeited(NamedTuple):
     seq: int
     ts_ms: int
@@ -258,6 +293,8 @@ Event = (
     | LotCreated
     | TokensCommitted
     | CallSettled
+    | SubstitutionSettled
+    | ReceivableSettled
     | TokensForfeited
 )
 
@@ -281,6 +318,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LotCreated,
         TokensCommitted,
         CallSettled,
+        SubstitutionSettled,
+        ReceivableSettled,
         TokensForfeited,
     )
 }

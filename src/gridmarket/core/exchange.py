@@ -11,7 +11,7 @@ from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
-from gridmarket.core import funds, lots, matching, supply
+from gridmarket.core import funds, lots, matching, receivables, supply
 from gridmarket.core.accounts import Account
 from gridmarket.core.commands import (
     CancelAllOrders,
@@ -27,6 +27,7 @@ from gridmarket.core.commands import (
     SetAutoTransfer,
     SetSupplierCapacity,
     SettleCall,
+    SettleReceivable,
     SupplierPayout,
     Sweep,
     TransferIssuanceToTrading,
@@ -108,6 +109,7 @@ _HANDLERS: dict[type[Any], Callable[[MarketState, Any], None]] = {
     TransferToTrading: lots.transfer_to_trading,
     CommitTokens: lots.commit,
     SettleCall: lots.settle,
+    SettleReceivable: receivables.settle_receivable,
     ExpireLots: _expire,
     Sweep: lots.sweep,
 }
@@ -174,7 +176,14 @@ class Exchange:
             feed([o.order_id for o in book.asks.open_orders()])
         for account_id in sorted(state.accounts):
             account = state.accounts[account_id]
-            feed((account_id, account.is_supplier, account.auto_transfer))
+            feed(
+                (
+                    account_id,
+                    account.is_supplier,
+                    account.auto_transfer,
+                    account.receivable_usd_micros,
+                )
+            )
             feed(list(account.open_order_ids))
             feed(sorted(account.client_orders.items()))
             for held_id in sorted(account.holdings):

@@ -1,5 +1,10 @@
-"""USD in and out: deposits, withdrawals and supplier payouts, against `external/usd/external`."""
+"""USD in and out: deposits, withdrawals and supplier payouts, against `external/usd/external`.
 
+A supplier that owes the operator for substitutions (`receivables`) pays that first from any
+deposit, and may not withdraw or be paid out until it owes nothing.
+"""
+
+from gridmarket.core import receivables
 from gridmarket.core.commands import Deposit, SupplierPayout, Withdraw
 from gridmarket.core.events import UsdMoved
 from gridmarket.core.ledger import USD
@@ -24,6 +29,8 @@ def deposit(state: MarketState, command: Deposit) -> None:
     state.events.append(
         UsdMoved(state.seq, state.ts_ms, account.account_id, "deposit", command.amount_usd_micros)
     )
+    if account.receivable_usd_micros:
+        receivables.collect(state, account)
 
 
 def withdraw(state: MarketState, command: Withdraw | SupplierPayout) -> None:
@@ -36,6 +43,8 @@ def withdraw(state: MarketState, command: Withdraw | SupplierPayout) -> None:
         return state.reject(name, command.account_id, RejectReason.not_a_supplier)
     if not _valid_amount(state, command.amount_usd_micros):
         return state.reject(name, command.account_id, RejectReason.invalid_amount)
+    if account.receivable_usd_micros:
+        return state.reject(name, command.account_id, RejectReason.receivable_outstanding)
     if state.ledger.get(account.usd_available) < command.amount_usd_micros:
         return state.reject(name, command.account_id, RejectReason.insufficient_funds)
     state.ledger.post(USD, account.usd_available, state.external_usd_key, command.amount_usd_micros)

@@ -4,14 +4,17 @@ A ledger account is a string key `owner/asset/bucket`; `asset` is `usd` (micro-U
 instrument id (tokens: a unit is 1,000,000 of them). A posting subtracts `amount` from its
 debit account and adds it to its credit account, so every asset sums to zero over all accounts
 at every moment. Only contra accounts (`external/usd/external`, each supplier's
-`<supplier>/<instrument>/issued`) may go below zero; anything else going negative is a bug.
+`<supplier>/<instrument>/issued`, `operator/usd/receivables`) may go below zero; anything else
+going negative is a bug.
 
 Buckets:
     usd/available, usd/locked (held for open bids)
     <instrument>/trading_available, trading_locked (held for open asks)
     <instrument>/consumption_available, consumption_committed (held for calls in flight)
     <instrument>/issuance (a supplier's issued units not yet moved to trading)
-    operator: usd/fees, <instrument>/forfeited
+    operator: usd/fees, <instrument>/forfeited,
+        usd/substitutions (paid to it for delivering other suppliers' lots, see `substitution`),
+        usd/receivables (minus what suppliers owe it for substitutions it paid for them)
 """
 
 from gridmarket.core.events import Posting

@@ -5,7 +5,8 @@ FIFO queue, each with an expiry from the instrument's consumption window (None: 
 commit tokens from the lots that expire soonest (then the oldest), skipping expired ones;
 settling debits the used part (committed first; usage beyond the commitment from available
 lots; what even they cannot cover is reported as unbilled), releases the rest, and can happen
-only once. Delivered tokens post back to the supplier's `issued` contra account; expired
+only once. Delivered tokens post back to the supplier's `issued` contra account (and when
+someone else delivered them, the supplier pays it: `substitution`); expired
 uncommitted tokens are forfeited to the operator, and what a call still held of an expired lot
 is forfeited when that call settles. Consumption → trading is always refused.
 """
@@ -28,6 +29,7 @@ from gridmarket.core.events import (
 from gridmarket.core.ids import AccountId, InstrumentId, LotId, TradeId
 from gridmarket.core.reasons import CancelReason, RejectReason
 from gridmarket.core.state import Call, MarketState
+from gridmarket.core.substitution import settle_substitutions
 from gridmarket.core.supply import _check_units, take_units
 from gridmarket.core.units import TOKENS_PER_UNIT
 
@@ -242,6 +244,7 @@ def settle(state: MarketState, command: SettleCall) -> None:
     instrument_id = call.instrument_id
     ledger = state.ledger
     billed: list[tuple[LotId, int]] = []
+    delivered_from: list[tuple[Lot, int]] = []
     to_bill = used
     touched: list[Lot] = []
     for lot, committed in call.allocations:
@@ -252,6 +255,7 @@ def settle(state: MarketState, command: SettleCall) -> None:
         if delivered:
             _deliver(state, account, holding, lot, delivered, holding.consumption_committed)
             billed.append((lot.lot_id, delivered))
+            delivered_from.append((lot, delivered))
         if committed - delivered:
             ledger.post(
                 instrument_id,
@@ -272,6 +276,7 @@ def settle(state: MarketState, command: SettleCall) -> None:
             to_bill -= delivered
             _deliver(state, account, holding, lot, delivered, holding.consumption_available)
             billed.append((lot.lot_id, delivered))
+            delivered_from.append((lot, delivered))
             touched.append(lot)
     for lot in touched:
         if lot.expired(state.ts_ms):
@@ -304,6 +309,7 @@ def settle(state: MarketState, command: SettleCall) -> None:
             command.usage_estimated,
         )
     )
+    settle_substitutions(state, call, command.supplier_id, delivered_from)
 
 
 #: The longest id or name a receipt records (request id, supplier, model, key id).

@@ -42,6 +42,10 @@ class RejectReason(StrEnum):
     unknown_call = "unknown_call"
     #: The consumption key's spend cap would be exceeded by this commitment.
     spend_cap_reached = "spend_cap_reached"
+    #: The supplier owes the operator for substitutions it paid: no issuance, no USD out.
+    receivable_outstanding = "receivable_outstanding"
+    #: A `SettleReceivable` for an account that owes nothing.
+    no_receivable = "no_receivable"
     #: A `SettleCall` whose receipt fields have the wrong type, sign or size.
     invalid_receipt = "invalid_receipt"
 

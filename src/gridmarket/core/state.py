@@ -73,8 +73,13 @@ class MarketState:
         self.ts_ms = 0
         self.events: list[Event] = []
         self.fees_key = key(OPERATOR, USD, "fees")
+        #: What the operator earned delivering other suppliers' lots through its own endpoints.
+        self.substitutions_key = key(OPERATOR, USD, "substitutions")
+        #: Minus what suppliers owe the operator for substitutions it paid on their behalf.
+        self.receivables_key = key(OPERATOR, USD, "receivables")
         self.external_usd_key = key("external", USD, "external")
         self.ledger.contra.add(self.external_usd_key)
+        self.ledger.contra.add(self.receivables_key)
 
     def reject(self, command: str, account_id: str | None, reason: str) -> None:
         self.events.append(Rejected(self.seq, self.ts_ms, command, account_id, reason))

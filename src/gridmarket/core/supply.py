@@ -2,10 +2,11 @@
 
 A supplier issues units into its issuance account (credited against its own contra account
 `<supplier>/<instrument>/issued`), as long as outstanding tokens (issued − delivered −
-forfeited) stay within capacity × `issuance_horizon_min`. Units moved to trading join the
-account's FIFO queue of batches. Whenever units leave a holder, they are taken from the front
-of its queue; when a supplier's units pass to someone else its liability (sold − delivered −
-forfeited) rises, and falls if they come back to it.
+forfeited) stay within capacity × `issuance_horizon_min` and it owes the operator nothing for
+substitutions (`receivables`). Units moved to trading join the account's FIFO queue of
+batches. Whenever units leave a holder, they are taken from the front of its queue; when a
+supplier's units pass to someone else its liability (sold − delivered − forfeited) rises, and
+falls if they come back to it.
 """
 
 from gridmarket.core.accounts import Batch, Holding
@@ -66,6 +67,8 @@ def issue(state: MarketState, command: IssueUnits) -> None:
     account = state.accounts[command.account_id]
     if not account.is_supplier:
         return state.reject(name, command.account_id, RejectReason.not_a_supplier)
+    if account.receivable_usd_micros:
+        return state.reject(name, command.account_id, RejectReason.receivable_outstanding)
     existing = account.supplier_positions.get(command.instrument_id)  # refusals create nothing
     tokens = command.quantity_units * TOKENS_PER_UNIT
     if existing is None or (

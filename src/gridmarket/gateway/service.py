@@ -27,7 +27,10 @@ One call, step by step (DESIGN section 8):
    supplier's prompt + completion tokens; when it reported none, the local counts, marked
    `usage_estimated`. Failed deliveries settle 0 (`failed`): an error, or a 200 stream with
    no tokens, no finish reason or no `[DONE]`. A caller that leaves mid-stream pays for what
-   was generated (`cancelled`).
+   was generated (`cancelled`). The settlement names the endpoint that delivered: its
+   supplier account, or `operator` for the operator's own endpoints (no account). When that
+   is not the supplier of a lot the call drew on (a failover), the core has that supplier pay
+   the deliverer for those tokens (`core.substitution`).
 
 Responses carry `model` = the instrument id, `id` = `chatcmpl-<request id>`, `created` when
 the call arrived, and `system_fingerprint` = `SYSTEM_FINGERPRINT`, in every chunk alike.
@@ -49,7 +52,7 @@ from gridmarket.auth.ratelimit import Rate, RateLimiter, RateLimiterConfig
 from gridmarket.auth.revocations import consumption_key_revocations
 from gridmarket.core.commands import CommitTokens, SettleCall
 from gridmarket.core.events import CallSettled, Rejected, TokensCommitted
-from gridmarket.core.ids import AccountId, CallId, InstrumentId
+from gridmarket.core.ids import OPERATOR, AccountId, CallId, InstrumentId
 from gridmarket.core.instruments import Instrument
 from gridmarket.gateway.contract import (
     Caller,
@@ -492,7 +495,7 @@ class Gateway:
             CallId(call.call_id),
             used,
             request_id=call.request_id,
-            supplier_id=(endpoint.supplier_id or None) if endpoint else None,
+            supplier_id=(endpoint.supplier_id or OPERATOR) if endpoint else None,
             model=endpoint.model if endpoint else None,
             prompt_tokens=prompt if status != "failed" else 0,
             completion_tokens=completion if status != "failed" else 0,

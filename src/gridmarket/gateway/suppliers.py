@@ -11,11 +11,13 @@ One entry names an OpenAI-compatible server that serves an instrument:
 server expects in `model` (default: the instrument id); `key_env` names the environment
 variable holding its API key (read at start-up; the key itself never goes on a command line);
 `account` is the supplier account whose units the endpoint delivers (its receipts and
-routing: calls drawing on that supplier's lots go to its endpoints first). Without `account`
+routing: calls drawing on that supplier's lots go to its endpoints first; when it delivers
+another supplier's lot, that supplier pays it, see `core.substitution`). Without `account`
 the endpoint is the operator's own: it serves any call, after the funding suppliers'
-endpoints, and its receipts name no supplier. The account must exist when the server starts
+endpoints, its receipts name the supplier `operator`, and the operator is paid for the lots
+it delivers. The account must be a supplier account when the server starts
 (`gridmarket admin create-account --supplier ...`, or `POST /v1/admin/accounts` with
-`"supplier": true`): an unknown account stops the start-up with an error.
+`"supplier": true`): an unknown or non-supplier account stops the start-up with an error.
 
 `GRIDMARKET_SUPPLIERS` holds the same entries separated by commas or newlines; flags and the
 variable add up. A malformed entry is refused at start-up, naming it.
@@ -97,17 +99,22 @@ def add_configured(directory: SupplierDirectory, settings: Any) -> None:
 
 
 def check_supplier_accounts(market: Any, directory: SupplierDirectory) -> None:
-    """Refuse to start when an endpoint names an unknown instrument or supplier account."""
+    """Refuse to start when an endpoint names an unknown instrument, or an account that is
+    not a supplier's (it could not be paid for what it delivers)."""
     state = market.sequencer.exchange.state
     for endpoint in configured_endpoints(directory):
         if endpoint.instrument_id not in state.instruments:
             raise RuntimeError(
                 f"supplier endpoint {endpoint.name}: unknown instrument {endpoint.instrument_id!r}"
             )
-        if endpoint.supplier_id and endpoint.supplier_id not in state.accounts:
+        if not endpoint.supplier_id:
+            continue
+        account = state.accounts.get(endpoint.supplier_id)
+        if account is None or not account.is_supplier:
+            what = "no account" if account is None else "not a supplier account:"
             raise RuntimeError(
-                f"supplier endpoint {endpoint.name}: no account {endpoint.supplier_id!r} "
-                "(create it first: gridmarket admin create-account NAME --supplier)"
+                f"supplier endpoint {endpoint.name}: {what} {endpoint.supplier_id!r} "
+                "(a supplier account is made with: gridmarket admin create-account NAME --supplier)"
             )
 
 

@@ -16,7 +16,11 @@ What it holds:
   the usage was estimated), what the core did (used, billed, released, unbilled tokens, the
   lots billed) and what this model adds: each billed lot's supplier, price and funding trades
   (from its `LotCreated`), the USD value of the billed tokens, the tokens per second, and
-  the time the call's tokens were committed.
+  the time the call's tokens were committed. When someone other than a lot's supplier
+  (another supplier, or the operator's own endpoint) delivered its tokens, the receipt lists
+  the substitutions (`Substitution`: lot, its supplier, the substitute, tokens, the micro-USD
+  the supplier paid the substitute and the part the operator paid for it), from the
+  `SubstitutionSettled` events that follow the `CallSettled` in the same command.
 - **Calls in flight** (`InFlight`): `TokensCommitted` not yet settled. `TokensCommitted`
   does not name the consumption key, so an in-flight call has none (its receipt will).
 - **Daily totals** (`Totals`) per account, UTC day, key and instrument; and **lifetime
@@ -45,7 +49,13 @@ import logging
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from gridmarket.core.events import CallSettled, LotCreated, TokensCommitted, TokensForfeited
+from gridmarket.core.events import (
+    CallSettled,
+    LotCreated,
+    SubstitutionSettled,
+    TokensCommitted,
+    TokensForfeited,
+)
 from gridmarket.core.units import TOKENS_PER_UNIT, ceil_div
 from gridmarket.service.followed import FollowedModel
 
@@ -69,6 +79,18 @@ class BilledLot(NamedTuple):
     trade_ids: tuple[int, ...]
     #: ceil(tokens × price ÷ 1,000,000); None when the lot is unknown to this model.
     value_usd_micros: int | None
+
+
+class Substitution(NamedTuple):
+    """Tokens of one lot delivered by someone other than its supplier, and what that cost."""
+
+    lot_id: int
+    supplier_id: str
+    substitute_id: str
+    tokens: int
+    amount_usd_micros: int
+    #: The part the operator paid because the supplier's USD fell short (owed to it).
+    receivable_usd_micros: int
 
 
 class Receipt(NamedTuple):
@@ -97,6 +119,7 @@ class Receipt(NamedTuple):
     usage_estimated: bool
     billed_lots: tuple[BilledLot, ...]
     billed_usd_micros: int
+    substitutions: tuple[Substitution, ...] = ()
 
 
 class InFlight(NamedTuple):
@@ -212,7 +235,7 @@ def tokens_per_second(
 class Usage(FollowedModel):
     """Receipts, calls in flight and totals, from committed outcomes (module docstring)."""
 
-    EVENTS = (LotCreated, TokensCommitted, CallSettled, TokensForfeited)
+    EVENTS = (LotCreated, TokensCommitted, CallSettled, SubstitutionSettled, TokensForfeited)
     LABEL = "usage"
 
     def __init__(
@@ -257,9 +280,30 @@ class Usage(FollowedModel):
         elif kind is CallSettled:
             assert isinstance(event, CallSettled)
             self._settle(event)
+        elif kind is SubstitutionSettled:
+            assert isinstance(event, SubstitutionSettled)
+            self._substituted(event)
         elif kind is TokensForfeited:
             assert isinstance(event, TokensForfeited)
             self._spend_lot(event.lot_id, event.tokens)
+
+    def _substituted(self, event: SubstitutionSettled) -> None:
+        """Add a substitution to its receipt (made by the `CallSettled` of the same seq)."""
+        account = self._accounts.get(event.account_id)
+        receipt = None if account is None else account.by_seq.get(event.seq)
+        if account is None or receipt is None:
+            return  # never expected: the receipt comes first, in the same command
+        substitution = Substitution(
+            event.lot_id,
+            event.supplier_id,
+            event.substitute_id,
+            event.tokens,
+            event.amount_usd_micros,
+            event.receivable_usd_micros,
+        )
+        account.by_seq[event.seq] = receipt._replace(
+            substitutions=(*receipt.substitutions, substitution)
+        )
 
     def _spend_lot(self, lot_id: int, tokens: int) -> None:
         lot = self._lots.get(lot_id)
