@@ -9,10 +9,12 @@ which stops the service. With no factory, `app.state.market` stays None.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from gridmarket import __version__
 from gridmarket.api import direct, health, market_data
@@ -42,6 +44,7 @@ def create_app(
         version=__version__,
         lifespan=_lifespan(settings, service_factory),
         exception_handlers=EXCEPTION_HANDLERS,
+        telemetry=None if _otel_configured() else _NO_TELEMETRY,
     )
     if direct_routes:
         direct.install(app)  # first: the innermost middleware, inside the body size limit
@@ -51,6 +54,17 @@ def create_app(
     include_flat(app, health.router)
     include_flat(app, market_data.router)
     return app
+
+
+#: FastAPI's native OpenTelemetry hooks, off: they only act once an OpenTelemetry SDK provider
+#: is set up (Gridmarket ships none; its metrics are Prometheus, at /metrics), yet they ask
+#: three providers, through `os.environ`, on every request: a few percent of a signed order.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _otel_configured() -> bool:
+    """FastAPI's own switch (`FASTAPI_OTEL_AUTO_CONFIGURE=true`) keeps its telemetry on."""
+    return os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true"
 
 
 def include_flat(app: FastAPI, router: APIRouter) -> None:
