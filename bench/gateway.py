@@ -9,7 +9,7 @@ SQLite store (synchronous=FULL) in another. A supplier account is opened over th
 issues units and sells them; a consumer buys them and moves them to consumption (the signed
 Trading API, through `gridmarket.client`); then the server is restarted with the upstream as
 that supplier's endpoint (`--supplier`). Every gateway request therefore does the whole path:
-key check, validation, local token count, a durable commit of tokens, the upstream call, and
+key check, validation, local token count, a logged commit of tokens, the upstream call, and
 a durable settlement with its receipt (settled after the answer, as in production).
 
 Measured per request, in this process with httpx2 (one connection per concurrent client): total
