@@ -6,6 +6,8 @@
     gridmarket admin audit [--json]
     gridmarket admin set-capacity acct_0123456789abcdef01234567 text-prime 50000 [--json]
     gridmarket admin payment-method acct_0123456789abcdef01234567 --allowance-usd 50 [--show]
+    gridmarket admin receivables [--json]
+    gridmarket admin settle-receivable acct_0123456789abcdef01234567 [--json]
 
 The server comes from `--server`, else `GRIDMARKET_SERVER`, else http://127.0.0.1:8000. The
 operator token is read from the data dir (`--data-dir`, else `GRIDMARKET_HOME`, else
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, cast
 from urllib.parse import quote
 
 import httpx
 import typer
 
+from gridmarket.api.money import format_usd_micros
 from gridmarket.auth.operator import OperatorTokenError, read_operator_token, token_path
 from gridmarket.cli_options import DataDirOption, JsonOption
 from gridmarket.settings import Settings
@@ -189,6 +192,49 @@ def set_capacity(
         f"capacity of {data['account_id']} on {data['instrument_id']}:"
         f" {data['capacity_tokens_per_min']} tokens/min"
         f" (at most {data['max_outstanding_tokens']} tokens outstanding)"
+    )
+
+
+@admin_app.command()
+def receivables(
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the suppliers that owe the operator for substitutions (DESIGN section 9)."""
+    rows = cast(list[dict[str, Any]], _call(server, data_dir, "GET", "/v1/admin/receivables"))
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        typer.echo("no receivables: no supplier owes anything")
+        return
+    for row in rows:
+        typer.echo(f"{row['account_id']}  owes {row['receivable_usd']} USD")
+    total = sum(int(row["receivable_usd_micros"]) for row in rows)
+    typer.echo(f"total owed: {format_usd_micros(total)} USD")
+
+
+@admin_app.command("settle-receivable")
+def settle_receivable(
+    account: Annotated[str, typer.Argument(help="The supplier's account id.")],
+    server: ServerOption = DEFAULT_SERVER,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pay a supplier's receivable from the USD it holds: all of it, or as much as it has."""
+    data = _call(
+        server,
+        data_dir,
+        "POST",
+        f"/v1/admin/accounts/{quote(account, safe='')}/receivable/settle",
+    )
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(
+        f"{data['account_id']} paid {data['paid_usd']} USD;"
+        f" still owes {data['receivable_usd']} USD, has {data['usd_available']} USD available"
     )
 
 

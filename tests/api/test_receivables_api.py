@@ -1,10 +1,12 @@
 """Substitution receivables on a real server: a supplier that could not pay the substitute of
 its lot owes the operator, which the admin API lists and settles, the supplier's liability
-shows, and which refuses its issuance and payouts until a deposit and sale proceeds pay it."""
+shows, and which refuses its issuance and payouts until a deposit and sale proceeds pay it.
+The operator's CLI (`gridmarket admin receivables`, `settle-receivable`) does the same."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from gateway_harness import Party, audit_balanced, open_party, rebind
 from live_server import Server
 from signed_client import error_of
+from test_admin_api import cli
 
 from gridmarket.core.commands import (
     Command,
@@ -105,6 +108,11 @@ def test_a_receivable_is_listed_shown_blocks_and_is_paid_back(world: World) -> N
         {"account_id": supplier, "receivable_usd": "2.000000", "receivable_usd_micros": 2_000_000}
     ]
     assert listed["total_usd_micros"] == 2_000_000
+    shown = cli(world.server, "receivables")
+    assert shown.returncode == 0, shown.stderr
+    assert f"{supplier}  owes 2.000000 USD" in shown.stdout
+    assert "total owed: 2.000000 USD" in shown.stdout
+    assert json.loads(cli(world.server, "receivables", "--json").stdout) == listed["data"]
     [row] = world.supplier.account.data("GET", "/v1/supplier-liability")
     assert (row["receivable_usd"], row["outstanding"]) == ("2.000", "0")  # delivered by another
     substitute_usd = world.substitute.account.data("GET", "/v1/currency-trading-accounts/USD")
@@ -119,6 +127,9 @@ def test_a_receivable_is_listed_shown_blocks_and_is_paid_back(world: World) -> N
     settle = f"/v1/admin/accounts/{supplier}/receivable/settle"
     nothing = _admin(world, "POST", settle, 422)
     assert nothing["errors"]["code"] == "insufficient_funds"
+    refused_cli = cli(world.server, "settle-receivable", supplier)
+    assert refused_cli.returncode == 1 and refused_cli.stdout == ""
+    assert "insufficient_funds" in refused_cli.stderr and refused_cli.stderr.count("\n") == 1
 
     # A deposit pays first; the proceeds of a sale pay the rest when the operator settles.
     deposited = _admin(
@@ -129,11 +140,14 @@ def test_a_receivable_is_listed_shown_blocks_and_is_paid_back(world: World) -> N
     world.supplier.account.data("POST", "/v1/orders", ask | {"price": "2.000"}, status=201)
     bid = {"market_id": str(TP), "side": "buy", "type": "market", "quantity": "1"}
     world.buyer.account.data("POST", "/v1/orders", bid, status=201)
-    paid = _admin(world, "POST", settle)["data"]
+    settled = cli(world.server, "settle-receivable", supplier, "--json")
+    assert settled.returncode == 0, settled.stderr
+    paid = json.loads(settled.stdout)
     assert (paid["paid_usd"], paid["receivable_usd"]) == ("1.500000", "0.000000")
     assert paid["usd_available"] == "0.500000"
     assert _admin(world, "POST", settle, 422)["errors"]["code"] == "no_receivable"
     assert _admin(world, "GET", "/v1/admin/receivables")["data"] == []
+    assert "no supplier owes anything" in cli(world.server, "receivables").stdout
     assert _issue(world.supplier).status_code == 201
     assert audit_balanced(world.server)
 

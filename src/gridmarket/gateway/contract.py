@@ -64,13 +64,31 @@ class SupplierDirectory:
         """Every endpoint of the instrument, in the order they were added."""
         return list(self._endpoints.get(instrument_id, ()))
 
-    def route(self, instrument_id: str, funding_supplier_ids: list[str]) -> list[SupplierEndpoint]:
-        """The endpoints to try for a call, in order: those of the suppliers whose units funded
-        the call's lots first (in draw order, DESIGN section 9), then every other endpoint of
-        the instrument as failover."""
+    def route(
+        self,
+        instrument_id: str,
+        funding_supplier_ids: list[str],
+        best_ask_usd_micros: Mapping[str, int] | None = None,
+    ) -> list[SupplierEndpoint]:
+        """The endpoints to try for a call, in order (DESIGN section 9): those of the suppliers
+        whose units funded the call's lots first, in draw order; then the instrument's other
+        endpoints as failover, best ask first: by their supplier's lowest resting ask on the
+        instrument's book (`best_ask_usd_micros`, supplier id -> price), those with no ask
+        (the operator's own endpoints, suppliers not quoting) last. Ties keep the order the
+        endpoints were added in."""
         endpoints = self.for_instrument(instrument_id)
         rank = {supplier_id: i for i, supplier_id in enumerate(dict.fromkeys(funding_supplier_ids))}
-        return sorted(endpoints, key=lambda e: rank.get(e.supplier_id, len(rank)))
+        asks = best_ask_usd_micros or {}
+        no_ask = (1, 0)
+
+        def order(endpoint: SupplierEndpoint) -> tuple[int, tuple[int, int]]:
+            funding = rank.get(endpoint.supplier_id)
+            if funding is not None:
+                return funding, (0, 0)
+            ask = asks.get(endpoint.supplier_id)
+            return len(rank), no_ask if ask is None else (0, ask)
+
+        return sorted(endpoints, key=order)
 
 
 class GatewayError(Exception):

@@ -18,10 +18,12 @@ One call, step by step (DESIGN section 8):
    `insufficient_tokens`. A spend cap reached is a 402 `spend_cap_reached`, not a 429: it
    does not lift by waiting, and SDKs retry 429s on their own.
 4. route: `SupplierDirectory.route(instrument, the suppliers of the committed lots in draw
-   order)`. An endpoint that fails before its first chunk (unreachable, timeout, 5xx, an
-   empty answer) is skipped for the next; a context-length or content error (an upstream
-   4xx) is the caller's and ends the call (400). No endpoint left: 503 `no_supplier`.
-   After the first chunk reached the caller, a failure is `StreamInterrupted`, never a clean end.
+   order, the other suppliers' best asks on the book)`: funding suppliers first, then the
+   other endpoints best ask first (`best_asks`). An endpoint that fails before its first
+   chunk (unreachable, timeout, 5xx, an empty answer) is skipped for the next; a
+   context-length or content error (an upstream 4xx) is the caller's and ends the call
+   (400). No endpoint left: 503 `no_supplier`. After the first chunk reached the caller, a
+   failure is `StreamInterrupted`, never a clean end.
 5. settle (always, in a task of its own: a vanished caller cannot stop it, and the answer
    does not wait for it): used = the
    supplier's prompt + completion tokens; when it reported none, the local counts, marked
@@ -39,10 +41,11 @@ the call arrived, and `system_fingerprint` = `SYSTEM_FINGERPRINT`, in every chun
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +57,7 @@ from gridmarket.core.commands import CommitTokens, SettleCall
 from gridmarket.core.events import CallSettled, Rejected, TokensCommitted
 from gridmarket.core.ids import OPERATOR, AccountId, CallId, InstrumentId
 from gridmarket.core.instruments import Instrument
+from gridmarket.core.orders import Order
 from gridmarket.gateway.contract import (
     Caller,
     GatewayError,
@@ -302,11 +306,20 @@ class Gateway:
         return sum(lot.available_tokens for lot in lots if not lot.expired(now_ms))
 
     def _route_from(self, call: _Call, committed: TokensCommitted) -> None:
-        lots = self.market.sequencer.exchange.state.lots
+        state = self.market.sequencer.exchange.state
+        lots = state.lots
         suppliers = [
             str(lots[lot_id].supplier_id) for lot_id, _ in committed.allocations if lot_id in lots
         ]
-        call.endpoints = self.directory.route(call.instrument.instrument_id, suppliers)
+        instrument_id = call.instrument.instrument_id
+        others = {
+            e.supplier_id
+            for e in self.directory.for_instrument(instrument_id)
+            if e.supplier_id not in suppliers
+        }
+        book = state.books.get(instrument_id)
+        asks = best_asks(book.asks.open_orders(), others) if book and others else {}
+        call.endpoints = self.directory.route(instrument_id, suppliers, asks)
 
     async def chat(
         self, caller: Caller, request: dict[str, Any], *, request_id: str | None = None
@@ -511,6 +524,24 @@ class Gateway:
             return
         if not any(isinstance(e, CallSettled) for e in outcome.events):
             log.error("request %s: settlement refused: %s", call.request_id, outcome.events)
+
+
+#: How many resting asks `best_asks` looks at, from the best price: a supplier quoting only
+#: beyond them counts as not quoting (failover order is a preference, the walk is per call).
+BEST_ASKS_SCAN_ORDERS = 500
+
+
+def best_asks(asks: Iterable[Order], supplier_ids: set[str]) -> dict[str, int]:
+    """Each of `supplier_ids`' lowest resting ask price (micro-USD per unit), from `asks` in
+    priority order (best price first), looking at no more than `BEST_ASKS_SCAN_ORDERS`."""
+    found: dict[str, int] = {}
+    for order in itertools.islice(asks, BEST_ASKS_SCAN_ORDERS):
+        seller = str(order.account_id)
+        if seller in supplier_ids and seller not in found and order.price_usd_micros is not None:
+            found[seller] = order.price_usd_micros
+            if len(found) == len(supplier_ids):
+                break
+    return found
 
 
 def _ms(seconds: float) -> int:
