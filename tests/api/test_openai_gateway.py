@@ -35,6 +35,7 @@ from gateway_harness import (
 from live_server import clean_env, free_port
 from vendor_specs import validate_openai, validate_openai_chunk, validate_openai_error
 
+from gridmarket.client import UsageReceipt
 from gridmarket.gateway.tokens import TokenCounter
 from support.fake_upstream import FakeUpstream
 
@@ -252,6 +253,13 @@ def test_a_failure_before_the_first_byte_fails_over(world: World) -> None:
     assert substitution["substitute_id"] == world.supplier_b.account_id
     assert (substitution["tokens"], substitution["amount_usd"]) == (4, "0.000004")
     assert substitution["receivable_usd"] == "0.000"
+    parsed = UsageReceipt.parse(receipt)  # as gridmarket.client reads it
+    parsed_subs = [
+        (s.supplier_id, s.substitute_id, s.tokens, s.amount_usd) for s in parsed.substitutions
+    ]
+    assert parsed_subs == [
+        (world.supplier_a.account_id, world.supplier_b.account_id, 4, Decimal("0.000004"))
+    ]
     assert audit_balanced(world.server)
 
 

@@ -60,7 +60,7 @@ from gridmarket.client.market_models import (
 from gridmarket.client.order_models import Me, Order, OrderCount, Page, Trade
 from gridmarket.client.self_models import AccountSettings, ApiKey, MoneyOut, SigningKey
 from gridmarket.client.sync import Client
-from gridmarket.client.usage_models import DailyUsage, UsageLot, UsageReceipt
+from gridmarket.client.usage_models import DailyUsage, UsageLot, UsageReceipt, UsageSubstitution
 
 __all__ = [
     "AccountLimits",
@@ -108,5 +108,6 @@ __all__ = [
     "TransportError",
     "UsageLot",
     "UsageReceipt",
+    "UsageSubstitution",
     "ValidationError",
 ]

@@ -41,6 +41,35 @@ class UsageLot:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageSubstitution:
+    """A lot another supplier (or the operator's endpoint) delivered, and what its own supplier
+    paid the substitute for it (`receivable_usd`: the part the operator paid instead)."""
+
+    lot_id: str
+    supplier_id: str
+    substitute_id: str
+    tokens: int
+    amount_usd: Decimal
+    amount_usd_micros: int | None
+    receivable_usd: Decimal
+    receivable_usd_micros: int | None
+
+    @classmethod
+    def parse(cls, obj: object) -> Self:
+        f = Fields(obj, "usage substitution")
+        return cls(
+            lot_id=f.text("lot_id"),
+            supplier_id=f.text("supplier_id"),
+            substitute_id=f.text("substitute_id"),
+            tokens=f.whole("tokens"),
+            amount_usd=f.dec("amount_usd"),
+            amount_usd_micros=f.opt_whole("amount_usd_micros"),
+            receivable_usd=f.dec("receivable_usd"),
+            receivable_usd_micros=f.opt_whole("receivable_usd_micros"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReceipt:
     """One settled consumption call."""
 
@@ -64,15 +93,16 @@ class UsageReceipt:
     billed_value_usd: Decimal
     billed_value_usd_micros: int | None
     lots: tuple[UsageLot, ...]
+    #: Lots another endpoint delivered (empty when their own suppliers did).
+    substitutions: tuple[UsageSubstitution, ...]
     started_at: str | None
     settled_at: str
 
     @classmethod
     def parse(cls, obj: object) -> Self:
         f = Fields(obj, "usage receipt")
-        lots = f.raw("lots")
-        if lots is not None and not isinstance(lots, list):
-            raise ResponseFormatError("usage receipt.lots: expected a list", body=obj)
+        lots = _list(f, obj, "lots")
+        substitutions = _list(f, obj, "substitutions")
         return cls(
             request_id=f.opt_text("request_id") or "",
             call_id=f.text("call_id", "id"),
@@ -93,10 +123,21 @@ class UsageReceipt:
             tokens_per_second=f.opt_whole("tokens_per_second"),
             billed_value_usd=f.dec("billed_value_usd"),
             billed_value_usd_micros=f.opt_whole("billed_value_usd_micros"),
-            lots=tuple(UsageLot.parse(lot) for lot in lots or ()),
+            lots=tuple(UsageLot.parse(lot) for lot in lots),
+            substitutions=tuple(UsageSubstitution.parse(sub) for sub in substitutions),
             started_at=f.opt_text("started_at"),
             settled_at=f.text("settled_at", "created_at"),
         )
+
+
+def _list(f: Fields, obj: object, name: str) -> list[object]:
+    """The receipt's list field `name`; absent is empty (older servers)."""
+    value = f.raw(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ResponseFormatError(f"usage receipt.{name}: expected a list", body=obj)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
