@@ -1,9 +1,9 @@
 """The account history read model, fed a real exchange's outcomes: transfers of every kind
 (explicit, auto-transfer on fill, sweep, issuance), issuances, consumption totals, replays."""
 
-from gridmarket.core.commands import Sweep, TransferToConsumption, TransferToTrading
+from gridmarket.core.commands import SettleCall, Sweep, TransferToConsumption, TransferToTrading
 from gridmarket.core.exchange import Outcome
-from gridmarket.core.ids import AccountId
+from gridmarket.core.ids import AccountId, CallId
 from gridmarket.service.account_history import AccountHistory, TransferRecord
 
 from .helpers import TP, UNIT, Market, variant
@@ -92,6 +92,22 @@ def test_consumption_totals_follow_commitments_and_settlements() -> None:
     assert totals.delivered_tokens == 300_000
     assert totals.last_commitment_ms == totals.last_withdrawal_ms == m.now_ms
     assert m.history.touched_ms[("c1", TP)] == m.now_ms
+
+
+def test_a_substitution_payment_changes_both_suppliers_usd() -> None:
+    m = Fed()
+    m.consume("c1", 1)  # funded by s1, which has the sale's USD
+    m.supplier("s2")
+    m.advance(60_000)
+    m.commit("call-1", "c1", 500_000)
+    s1_before = m.history.touched_ms[("s1", "usd")]
+    m.advance(60_000)
+    m.apply(SettleCall(CallId("call-1"), 400_000, supplier_id=AccountId("s2")))
+    assert m.usd("s2")[0] == 400_000  # ceil(400,000 tokens × 1 USD per unit)
+    assert m.history.touched_ms[("s1", "usd")] == m.history.touched_ms[("s2", "usd")] == m.now_ms
+    assert s1_before < m.now_ms
+    # The consumer's USD did not move: only its tokens did.
+    assert m.history.touched_ms.get(("c1", "usd"), 0) < m.now_ms
 
 
 def test_an_outcome_applied_twice_counts_once() -> None:

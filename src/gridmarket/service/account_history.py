@@ -20,8 +20,9 @@ older ones stay in the store's event log):
 - supply issuances (`IssuanceRecord`, from `UnitsIssued`);
 - consumption totals per (account, instrument): tokens transferred in, committed to calls,
   delivered (billed) and forfeited, with the time of the last of each;
-- the time of the last change per (account, asset) (`usd` or an instrument id), the last
-  trade per (account, instrument), and each account's creation time.
+- the time of the last change per (account, asset) (`usd` or an instrument id; substitution
+  payments and receivable settlements change USD too), the last trade per (account,
+  instrument), and each account's creation time.
 
 Ids are stable across restarts because they derive from the log: a transfer is
 `tr_<seq>_<n>` (n counts the transfers of that command from 0), an issuance `iss_<seq>`.
@@ -43,6 +44,8 @@ from gridmarket.core.events import (
     OrderAccepted,
     OrderCancelled,
     OrderClosed,
+    ReceivableSettled,
+    SubstitutionSettled,
     TokensCommitted,
     TokensForfeited,
     Trade,
@@ -118,6 +121,8 @@ class AccountHistory(FollowedModel):
         OrderAccepted,
         OrderCancelled,
         OrderClosed,
+        ReceivableSettled,
+        SubstitutionSettled,
         TokensCommitted,
         TokensForfeited,
         Trade,
@@ -211,9 +216,14 @@ class AccountHistory(FollowedModel):
                 totals = self._consumption(where, ts_ms)
                 totals.forfeited_tokens += event.tokens
                 totals.last_withdrawal_ms = touch[where] = ts_ms
-            elif kind is UsdMoved:
-                assert isinstance(event, UsdMoved)
+            elif kind is UsdMoved or kind is ReceivableSettled:
+                assert isinstance(event, UsdMoved | ReceivableSettled)
                 touch[event.account_id, USD_ASSET] = ts_ms
+            elif kind is SubstitutionSettled:
+                assert isinstance(event, SubstitutionSettled)
+                if event.amount_usd_micros:  # the lot's supplier paid its substitute
+                    touch[event.supplier_id, USD_ASSET] = ts_ms
+                    touch[event.substitute_id, USD_ASSET] = ts_ms
             elif kind is AccountCreated:
                 assert isinstance(event, AccountCreated)
                 self.created_ms.setdefault(event.account_id, ts_ms)
