@@ -217,14 +217,17 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         rate_limits: Mapping[str, int | None] | None = None,
         builtin_supplier: BuiltinSupplier | None = None,
-        suppliers: Sequence[str] = (),
+        suppliers: Sequence[str] | None = None,
         consumption_calls_per_minute: int | None = None,
     ) -> Settings:
         """Settings from flags (arguments; None when not given), then `environ`, then defaults.
 
         `rate_limits` holds the rate-limit flags by `RateLimits` field name; `suppliers` the
-        `--supplier` entries (ValueError for a malformed one). The built-in supplier stays off
-        unless `builtin_supplier` is given (`gridmarket serve` resolves it).
+        `--supplier` entries, read with `GRIDMARKET_SUPPLIERS` (ValueError for a malformed
+        one). Only a command that serves passes them: with None (the default) no endpoint is
+        configured and `GRIDMARKET_SUPPLIERS` is not read, so that a malformed one cannot
+        stop `gridmarket audit` or the admin commands. The built-in supplier stays off unless
+        `builtin_supplier` is given (`gridmarket serve` resolves it).
         """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
@@ -237,7 +240,7 @@ class Settings:
             port=DEFAULT_PORT if port is None else port,
             rate_limits=RateLimits.resolve(rate_limits or {}, env),
             builtin_supplier=builtin_supplier or BuiltinSupplier(),
-            suppliers=parse_suppliers(suppliers, env),
+            suppliers=() if suppliers is None else parse_suppliers(suppliers, env),
             consumption_calls_per_minute=_consumption_rate(consumption_calls_per_minute, env),
         )
 
