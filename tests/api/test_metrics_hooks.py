@@ -43,18 +43,18 @@ def test_hooks_are_exposed_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         hooks.observe_overhead("s1", 0.0015)
         hooks.observe_overhead("s1", 0.003)
         hooks.observe_ttft("s1", 0.2)
-        hooks.request_started("text-local", "openai")
-        hooks.request_started("text-local", "openai")
-        hooks.request_finished("text-local", "openai", "ok")
+        hooks.request_started("text-local")
+        hooks.request_started("text-local")
+        hooks.request_finished("text-local", "ok")
         m = _samples(client.get("/metrics").text)
         untouched = _samples(other_client.get("/metrics").text)
     s1 = (("supplier", "s1"),)
     assert m[("gridmarket_gateway_overhead_seconds_count", s1)] == 2
     assert m[("gridmarket_gateway_overhead_seconds_bucket", (("le", "0.002"), *s1))] == 1
     assert m[("gridmarket_gateway_ttft_seconds_count", s1)] == 1
-    where = (("instrument", "text-local"), ("surface", "openai"))
+    where = (("instrument", "text-local"),)
     assert m[("gridmarket_gateway_requests_in_progress", where)] == 1
-    finished = tuple(sorted((*where, ("status", "ok"))))
+    finished = tuple(sorted((*where, ("outcome", "ok"))))
     assert m[("gridmarket_gateway_requests_total", finished)] == 1
     assert ("gridmarket_gateway_overhead_seconds_count", s1) not in untouched
 

@@ -33,6 +33,7 @@ from gateway_harness import (
     spent,
 )
 from live_server import clean_env, free_port
+from prometheus_client.parser import text_string_to_metric_families
 from vendor_specs import validate_openai, validate_openai_chunk, validate_openai_error
 
 from gridmarket.client import UsageReceipt
@@ -509,9 +510,10 @@ def test_answers_chunks_and_errors_match_openais_openapi_document(world: World) 
 
 def test_metrics_carry_the_gateways_overhead_and_ttft_per_supplier(world: World) -> None:
     buyer = world.consumer()
-    world.client(buyer.consumption_key).chat.completions.create(
-        model=PRIME, messages=ask("measure me")
-    )
+    client = world.client(buyer.consumption_key)
+    client.chat.completions.create(model=PRIME, messages=ask("measure me"))
+    # A stream too: time to first token is a stream's measure.
+    list(client.chat.completions.create(model=PRIME, messages=ask("and me"), stream=True))
     world.settled(buyer)
     text = httpx.get(f"{world.server.url}/metrics", timeout=10).text
     counts = {
@@ -524,6 +526,41 @@ def test_metrics_carry_the_gateways_overhead_and_ttft_per_supplier(world: World)
     ttft = [v for k, v in counts.items() if k.startswith("gridmarket_gateway_ttft")]
     assert overhead and sum(overhead) >= 1, text[:2000]
     assert ttft and sum(ttft) >= 1
+
+
+def _requests_counted(world: World) -> dict[tuple[str, str], float]:
+    text = httpx.get(f"{world.server.url}/metrics", timeout=10).text
+    return {
+        (sample.labels["instrument"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "gridmarket_gateway_requests_total"
+    }
+
+
+def test_metrics_count_every_request_by_instrument_and_outcome(world: World) -> None:
+    before = _requests_counted(world)
+    buyer = world.consumer()
+    client = world.client(buyer.consumption_key)
+    client.chat.completions.create(model=PRIME, messages=ask("count me"))
+    list(client.chat.completions.create(model=PRIME, messages=ask("and me"), stream=True))
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model-" + "x" * 40, messages=ask("hi"))
+    broke = world.consumer(units=0)
+    with pytest.raises(openai.APIStatusError):
+        world.client(broke.consumption_key).chat.completions.create(
+            model=PRIME, messages=ask("no tokens")
+        )
+    after = _requests_counted(world)
+
+    def added(instrument: str, outcome: str) -> float:
+        return after.get((instrument, outcome), 0) - before.get((instrument, outcome), 0)
+
+    assert added(PRIME, "ok") == 2
+    # An unknown model is counted as `unknown`: a client's text never becomes a label.
+    assert added("unknown", "model_not_found") == 1
+    assert added(PRIME, "insufficient_tokens") == 1
+    assert not any(instrument.startswith("no-such") for instrument, _ in after)
 
 
 def test_the_anthropic_surface_runs_on_the_real_gateway_and_is_billed(world: World) -> None:

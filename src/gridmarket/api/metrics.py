@@ -24,11 +24,14 @@ with `gateway_metrics(app)`, which creates it on first use), measured by the gat
         time the gateway adds to a call (its own work, excluding the supplier's)
     observe_ttft(supplier, seconds)          gridmarket_gateway_ttft_seconds{supplier}
         time to first token as the caller sees it
-    request_started(instrument, surface)     gridmarket_gateway_requests_in_progress{...} + 1
-    request_finished(instrument, surface, status="ok")
-                                             ... - 1, gridmarket_gateway_requests_total{
-                                             instrument,surface,status} + 1
-        `surface` is e.g. "openai" or "anthropic"; `status` "ok" or an error code / HTTP status.
+    request_started(instrument)              gridmarket_gateway_requests_in_progress{instrument}
+    request_finished(instrument, outcome)    ... - 1, gridmarket_gateway_requests_total{
+                                             instrument,outcome} + 1
+        every consumption request the gateway takes, refused ones included (a bad key or a
+        body that is not JSON is refused by the surface before it: those are not counted);
+        `instrument` is the instrument asked for or `unknown` (never a client's text, so the
+        label set stays bounded); `outcome` is `ok`, `cancelled`, `failed`, or the error code
+        (`insufficient_tokens`, `model_not_found`, `no_supplier`, ...).
 
 Access: by default /metrics is open when the server listens on loopback and needs the
 operator token (`Authorization: Bearer <token>`) otherwise. `GRIDMARKET_METRICS_AUTH` changes
@@ -99,13 +102,13 @@ class GatewayMetrics:
         self._in_progress = Gauge(
             "gridmarket_gateway_requests_in_progress",
             "Consumption requests being served.",
-            ["instrument", "surface"],
+            ["instrument"],
             registry=registry,
         )
         self._requests = Counter(
             "gridmarket_gateway_requests",
             "Consumption requests finished, by how they ended.",
-            ["instrument", "surface", "status"],
+            ["instrument", "outcome"],
             registry=registry,
         )
 
@@ -115,12 +118,12 @@ class GatewayMetrics:
     def observe_ttft(self, supplier: str, seconds: float) -> None:
         self._ttft.labels(supplier).observe(seconds)
 
-    def request_started(self, instrument: str, surface: str) -> None:
-        self._in_progress.labels(instrument, surface).inc()
+    def request_started(self, instrument: str) -> None:
+        self._in_progress.labels(instrument).inc()
 
-    def request_finished(self, instrument: str, surface: str, status: str = "ok") -> None:
-        self._in_progress.labels(instrument, surface).dec()
-        self._requests.labels(instrument, surface, status).inc()
+    def request_finished(self, instrument: str, outcome: str) -> None:
+        self._in_progress.labels(instrument).dec()
+        self._requests.labels(instrument, outcome).inc()
 
 
 class _CommittedCollector(Collector):

@@ -41,11 +41,12 @@ the call arrived, and `system_fingerprint` = `SYSTEM_FINGERPRINT`, in every chun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,6 +96,10 @@ class GatewayObserver(Protocol):
     def observe_overhead(self, supplier: str, seconds: float) -> None: ...
 
     def observe_ttft(self, supplier: str, seconds: float) -> None: ...
+
+    def request_started(self, instrument: str) -> None: ...
+
+    def request_finished(self, instrument: str, outcome: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -321,20 +326,47 @@ class Gateway:
         asks = best_asks(book.asks.open_orders(), others) if book and others else {}
         call.endpoints = self.directory.route(instrument_id, suppliers, asks)
 
+    @contextlib.contextmanager
+    def _counted(self, request: Any) -> Iterator[None]:
+        """One request for the observer, from here to how it ended (see `GatewayObserver`)."""
+        observer = self.observer
+        if observer is None:
+            yield
+            return
+        model = request.get("model") if isinstance(request, dict) else None
+        known = self.market.sequencer.exchange.state.instruments
+        label = model.lower() if isinstance(model, str) and model.lower() in known else "unknown"
+        observer.request_started(label)
+        outcome = "ok"
+        try:
+            yield
+        except (GatewayError, StreamInterrupted) as error:
+            outcome = error.code
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"
+            raise
+        except BaseException:
+            outcome = "failed"
+            raise
+        finally:
+            observer.request_finished(label, outcome)
+
     async def chat(
         self, caller: Caller, request: dict[str, Any], *, request_id: str | None = None
     ) -> dict[str, Any]:
-        call = await self._prepare(caller, request, request_id)
-        status = "failed"
-        try:
-            answer = await self._complete(call)
-            status = "ok"
-            return answer
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        finally:
-            self._settle_later(call, status)
+        with self._counted(request):
+            call = await self._prepare(caller, request, request_id)
+            status = "failed"
+            try:
+                answer = await self._complete(call)
+                status = "ok"
+                return answer
+            except asyncio.CancelledError:
+                status = "cancelled"
+                raise
+            finally:
+                self._settle_later(call, status)
 
     async def _complete(self, call: _Call) -> dict[str, Any]:
         last: UpstreamError | None = None
@@ -372,49 +404,50 @@ class Gateway:
     async def _stream(
         self, caller: Caller, request: dict[str, Any], request_id: str | None
     ) -> AsyncIterator[dict[str, Any]]:
-        call = await self._prepare(caller, request, request_id)
-        status = "failed"
-        stream: UpstreamStream | None = None
-        try:
-            stream = await self._open(call)
-            wants_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
-            identity = self._identity(call, "chat.completion.chunk")
-            finished: set[int] = set()
+        with self._counted(request):
+            call = await self._prepare(caller, request, request_id)
+            status = "failed"
+            stream: UpstreamStream | None = None
             try:
-                async for chunk in stream:
-                    if call.first_chunk_at is None:
-                        call.first_chunk_at = time.monotonic()
-                    usage = chunk.pop("usage", None)
-                    if usage is not None:
-                        call.usage = _usage(usage)
-                    choices = chunk.get("choices") or []
-                    for choice in choices:
-                        if isinstance(choice, dict):
-                            delta = choice.get("delta")
-                            call.streamed_text.extend(_message_texts(delta))
-                            if choice.get("finish_reason"):
-                                finished.add(int(choice.get("index") or 0))
-                    if not choices:
-                        continue  # the usage-only chunk: sent once, at the end, if asked for
-                    chunk.update(identity)
-                    if wants_usage:
-                        chunk["usage"] = None
-                    yield conform_chunk(chunk)
-            except StreamBroken as exc:
-                raise StreamInterrupted(exc.code, exc.message) from None
-            if not stream.done or len(finished) < call.n or not call.streamed_text:
-                raise StreamInterrupted(
-                    "incomplete_delivery",
-                    "the supplier's stream ended without a finish reason, tokens or [DONE]",
-                )
-            if wants_usage:
-                yield {**identity, "choices": [], "usage": self._final_usage(call)}
-            status = "ok"
-        except (asyncio.CancelledError, GeneratorExit):
-            status = "cancelled" if call.first_chunk_at is not None else "failed"
-            raise
-        finally:
-            self._settle_later(call, status, stream)
+                stream = await self._open(call)
+                wants_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+                identity = self._identity(call, "chat.completion.chunk")
+                finished: set[int] = set()
+                try:
+                    async for chunk in stream:
+                        if call.first_chunk_at is None:
+                            call.first_chunk_at = time.monotonic()
+                        usage = chunk.pop("usage", None)
+                        if usage is not None:
+                            call.usage = _usage(usage)
+                        choices = chunk.get("choices") or []
+                        for choice in choices:
+                            if isinstance(choice, dict):
+                                delta = choice.get("delta")
+                                call.streamed_text.extend(_message_texts(delta))
+                                if choice.get("finish_reason"):
+                                    finished.add(int(choice.get("index") or 0))
+                        if not choices:
+                            continue  # the usage-only chunk: sent once, at the end, if asked for
+                        chunk.update(identity)
+                        if wants_usage:
+                            chunk["usage"] = None
+                        yield conform_chunk(chunk)
+                except StreamBroken as exc:
+                    raise StreamInterrupted(exc.code, exc.message) from None
+                if not stream.done or len(finished) < call.n or not call.streamed_text:
+                    raise StreamInterrupted(
+                        "incomplete_delivery",
+                        "the supplier's stream ended without a finish reason, tokens or [DONE]",
+                    )
+                if wants_usage:
+                    yield {**identity, "choices": [], "usage": self._final_usage(call)}
+                status = "ok"
+            except (asyncio.CancelledError, GeneratorExit):
+                status = "cancelled" if call.first_chunk_at is not None else "failed"
+                raise
+            finally:
+                self._settle_later(call, status, stream)
 
     async def _open(self, call: _Call) -> UpstreamStream:
         last: UpstreamError | None = None
