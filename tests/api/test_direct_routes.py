@@ -189,6 +189,20 @@ def test_plain_routes_qualify_with_the_request_alone(endpoint: Any, qualifies: b
     assert (direct._direct(router.routes[0]) is not None) is qualifies
 
 
+def test_a_route_an_earlier_pattern_answers_is_left_to_fastapi() -> None:
+    router = APIRouter(route_class=SignedRoute)
+    router.add_api_route("/x/{item}", _request_and_signed, methods=["GET"], response_model=None)
+    router.add_api_route("/x/count", _request_and_signed, methods=["GET"], response_model=None)
+    router.add_api_route("/x/count", _request_and_signed, methods=["POST"], response_model=None)
+    middleware = direct.DirectRoutes(_never_called, lambda: router.routes, dict)
+    # GET /x/count is FastAPI's `/x/{item}`; POST /x/count has no earlier match.
+    assert set(middleware._build()) == {("POST", "/x/count")}
+
+
+async def _never_called(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("not called")
+
+
 def test_other_route_classes_and_router_dependencies_are_left_to_fastapi() -> None:
     class Custom(APIRoute):
         pass

@@ -35,6 +35,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridmarket.api import ratelimit
@@ -85,6 +86,20 @@ def _direct(route: object) -> _Direct | None:
     return _Direct(route, wants["request"], wants["signed"])
 
 
+def _shadowed(earlier: list[Any], method: str, path: str) -> bool:
+    """Whether one of the `earlier` routes would fully match an HTTP `method` `path`."""
+    for route in earlier:
+        if isinstance(route, WebSocketRoute):
+            continue  # matches WebSocket scopes only
+        pattern = getattr(route, "path_regex", None)
+        if pattern is None or not pattern.match(path):
+            continue
+        methods = getattr(route, "methods", None)
+        if methods is None or method in methods:  # a mount, or a route for this method
+            return True
+    return False
+
+
 def _is_signed(annotation: object) -> bool:
     return getattr(annotation, "__origin__", None) is SignedAccount
 
@@ -117,13 +132,16 @@ class DirectRoutes:
 
     def _build(self) -> dict[tuple[str, str], _Direct]:
         table: dict[tuple[str, str], _Direct] = {}
-        for route in self._routes_of():
+        routes = self._routes_of()
+        for index, route in enumerate(routes):
             direct = _direct(route)
             if direct is None:
                 continue
             for method in route.methods or ():
-                # The first route of a method and path wins, as in FastAPI's matching.
-                table.setdefault((method, route.path), direct)
+                # FastAPI takes the first route that matches, patterns included: a route an
+                # earlier one would answer (`/x/{id}` before `/x/count`) is left to it.
+                if not _shadowed(routes[:index], method, route.path):
+                    table.setdefault((method, route.path), direct)
         return table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
