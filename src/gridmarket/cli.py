@@ -29,7 +29,6 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from gridmarket import __version__
-from gridmarket.bootstrap import build_app
 from gridmarket.cli_admin import admin_app
 from gridmarket.cli_admin_keys import add_account_commands
 from gridmarket.cli_options import DatabaseUrlOption, DataDirOption, JsonOption
@@ -157,6 +156,10 @@ def serve(
     except ValueError as bad:
         raise typer.BadParameter(str(bad)) from None
     settings.ensure_data_dir()
+    # Imported here: the app (FastAPI, every route, the gateway) takes over a second to
+    # import, which every other `gridmarket` command would otherwise pay before it starts.
+    from gridmarket.bootstrap import build_app
+
     with _sigterm_as_keyboard_interrupt():
         uvicorn.run(
             build_app(settings),
