@@ -69,21 +69,20 @@ def _direct(route: object) -> _Direct | None:
     answer = signature.return_annotation
     if not (isinstance(answer, type) and issubclass(answer, Response)):
         return None  # FastAPI would serialise it (a response model, a status code)
-    parameters = signature.parameters
-    wants: dict[str, bool] = {"request": False, "signed": False}
-    for name, parameter in parameters.items():
+    wants_request = wants_signed = False
+    for name, parameter in signature.parameters.items():
         annotation = parameter.annotation
         if name == "request" and annotation is Request:
-            wants["request"] = True
+            wants_request = True
         elif signed_route and name == "signed" and _is_signed(annotation):
-            wants["signed"] = True
+            wants_signed = True
         else:
             return None
     # FastAPI authenticates only through the `Signed` parameter: a signed route without it
     # is left to FastAPI (whatever it does, this layer must not do differently).
-    if signed_route and not wants["signed"]:
+    if signed_route and not wants_signed:
         return None
-    return _Direct(route, wants["request"], wants["signed"])
+    return _Direct(route, wants_request, wants_signed)
 
 
 def _shadowed(earlier: list[Any], method: str, path: str) -> bool:

@@ -58,12 +58,18 @@ KEY_CACHE_MAX_ENTRIES = 10_000
 
 
 class SignedAccount(NamedTuple):
-    """Who signed the request: the account of the key, its mode (`easy`/`advanced`), and its
-    registry record as of the key lookup (at most `KEY_CACHE_TTL_S` old, like the mode)."""
+    """Who signed the request: the registry record of the key's account as of the key lookup
+    (at most `KEY_CACHE_TTL_S` old), with its id and mode (`easy`/`advanced`) at hand."""
 
-    account_id: AccountId
-    mode: Mode
     account: AccountRecord
+
+    @property
+    def account_id(self) -> AccountId:
+        return self.account.account_id
+
+    @property
+    def mode(self) -> Mode:
+        return self.account.mode
 
 
 class KeyCacheEntry(NamedTuple):
@@ -209,7 +215,7 @@ async def signed_account(request: Request) -> SignedAccount:
             raise Refusal(401, admitted.code.value, admitted.detail)
     entry = used[-1]  # the key the signature was verified with
     ratelimit.admit(request, result.fingerprint, body)
-    return SignedAccount(entry.account_id, entry.account.mode, entry.account)
+    return SignedAccount(entry.account)
 
 
 Signed = Annotated[SignedAccount, Depends(signed_account)]

@@ -79,14 +79,13 @@ class SupplierDirectory:
         endpoints = self.for_instrument(instrument_id)
         rank = {supplier_id: i for i, supplier_id in enumerate(dict.fromkeys(funding_supplier_ids))}
         asks = best_ask_usd_micros or {}
-        no_ask = (1, 0)
 
-        def order(endpoint: SupplierEndpoint) -> tuple[int, tuple[int, int]]:
+        def order(endpoint: SupplierEndpoint) -> tuple[int, bool, int]:
             funding = rank.get(endpoint.supplier_id)
             if funding is not None:
-                return funding, (0, 0)
+                return funding, False, 0
             ask = asks.get(endpoint.supplier_id)
-            return len(rank), no_ask if ask is None else (0, ask)
+            return len(rank), ask is None, ask or 0
 
         return sorted(endpoints, key=order)
 

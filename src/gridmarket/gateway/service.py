@@ -317,10 +317,12 @@ class Gateway:
             str(lots[lot_id].supplier_id) for lot_id, _ in committed.allocations if lot_id in lots
         ]
         instrument_id = call.instrument.instrument_id
+        funding = set(suppliers)
+        # The operator's own endpoints (no account) never quote: not worth a walk of the book.
         others = {
             e.supplier_id
             for e in self.directory.for_instrument(instrument_id)
-            if e.supplier_id not in suppliers
+            if e.supplier_id and e.supplier_id not in funding
         }
         book = state.books.get(instrument_id)
         asks = best_asks(book.asks.open_orders(), others) if book and others else {}
@@ -334,8 +336,8 @@ class Gateway:
             yield
             return
         model = request.get("model") if isinstance(request, dict) else None
-        known = self.market.sequencer.exchange.state.instruments
-        label = model.lower() if isinstance(model, str) and model.lower() in known else "unknown"
+        asked = model.lower() if isinstance(model, str) else ""
+        label = asked if asked in self.market.sequencer.exchange.state.instruments else "unknown"
         observer.request_started(label)
         outcome = "ok"
         try:
