@@ -6,6 +6,7 @@ fill a pipe and stall the server after a few hundred requests.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -67,6 +68,23 @@ class Server:
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def key_file(
+        self,
+        path: Path,
+        name: str,
+        *,
+        deposit_usd: str,
+        mode: str = "advanced",
+        supplier: bool = False,
+    ) -> Path:
+        """A new account's key file at `path`: exactly what `gridmarket admin create-account
+        --json` prints (the client and the CLI read it with `--key-file`)."""
+        body = {"name": name, "mode": mode, "deposit_usd": deposit_usd, "supplier": supplier}
+        response = self.admin("POST", "/v1/admin/accounts", json=body)
+        assert response.status_code == 201, response.text
+        path.write_text(json.dumps(response.json()["data"]))
+        return path
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

@@ -28,12 +28,7 @@ LINE_TIMEOUT_S = 30
 
 
 def _account(server: Server, where: Path, name: str, *, supplier: bool = False) -> Path:
-    body = {"name": name, "mode": "advanced", "deposit_usd": "5000", "supplier": supplier}
-    response = server.admin("POST", "/v1/admin/accounts", json=body)
-    assert response.status_code == 201, response.text
-    path = where / f"{name}.json"
-    path.write_text(json.dumps(response.json()["data"]))
-    return path
+    return server.key_file(where / f"{name}.json", name, deposit_usd="5000", supplier=supplier)
 
 
 @pytest.fixture(scope="module")

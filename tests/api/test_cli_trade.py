@@ -28,13 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def key(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    response = server.admin(
-        "POST", "/v1/admin/accounts", json={"name": "cli", "mode": "advanced", "deposit_usd": "500"}
-    )
-    assert response.status_code == 201, response.text
     path = tmp_path_factory.mktemp("cli-keys") / "cli.json"
-    path.write_text(json.dumps(response.json()["data"]))
-    return path
+    return server.key_file(path, "cli", deposit_usd="500")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

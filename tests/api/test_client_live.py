@@ -36,12 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def key_file(server: Server, where: Path, name: str, mode: str = "advanced") -> Path:
     """A new account's key file, exactly what `gridmarket admin create-account --json` prints."""
-    body = {"name": name, "mode": mode, "deposit_usd": "1000"}
-    response = server.admin("POST", "/v1/admin/accounts", json=body)
-    assert response.status_code == 201, response.text
-    path = where / f"{name}.json"
-    path.write_text(json.dumps(response.json()["data"]))
-    return path
+    return server.key_file(where / f"{name}.json", name, deposit_usd="1000", mode=mode)
 
 
 @pytest.fixture(scope="module")

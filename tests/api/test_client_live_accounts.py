@@ -42,12 +42,7 @@ class World:
 
 
 def _account(server: Server, where: Path, name: str, *, supplier: bool = False) -> Path:
-    body = {"name": name, "mode": "advanced", "deposit_usd": "1000", "supplier": supplier}
-    response = server.admin("POST", "/v1/admin/accounts", json=body)
-    assert response.status_code == 201, response.text
-    path = where / f"{name}.json"
-    path.write_text(json.dumps(response.json()["data"]))
-    return path
+    return server.key_file(where / f"{name}.json", name, deposit_usd="1000", supplier=supplier)
 
 
 def _account_id(path: Path) -> str:

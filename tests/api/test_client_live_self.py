@@ -5,7 +5,6 @@ revoked), settings and modes, withdrawals and payouts, sync and async, and never
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,12 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _account(server: Server, where: Path, name: str, *, supplier: bool = False) -> Path:
-    body = {"name": name, "mode": "advanced", "deposit_usd": "100", "supplier": supplier}
-    response = server.admin("POST", "/v1/admin/accounts", json=body)
-    assert response.status_code == 201, response.text
-    path = where / f"{name}.json"
-    path.write_text(json.dumps(response.json()["data"]))
-    return path
+    return server.key_file(where / f"{name}.json", name, deposit_usd="100", supplier=supplier)
 
 
 def _usd(client: Client) -> Decimal:
