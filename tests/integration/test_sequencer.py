@@ -5,7 +5,7 @@ SQLite and PostgreSQL alike."""
 import asyncio
 import enum
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -71,6 +71,17 @@ class GatedStore:
         self.commits += 1
 
 
+async def _gated(
+    url: str, exchange: Callable[[], Exchange] = Exchange, **limits: SequencerLimits
+) -> tuple[Store, GatedStore, Sequencer]:
+    """A started sequencer over a real store whose commits pass through `GatedStore`."""
+    store = Store(url)
+    gated = GatedStore(store)
+    sequencer = Sequencer(gated, exchange, **limits)
+    await sequencer.start()
+    return store, gated, sequencer
+
+
 def replay(url: str) -> Exchange:
     """A fresh exchange fed the stored command log."""
     store = Store(url)
@@ -124,10 +135,7 @@ async def test_rejected_commands_are_logged_too(database_url: str) -> None:
 
 
 async def test_no_acknowledgement_before_the_commit_returns(database_url: str) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
-    sequencer = Sequencer(gated, Exchange)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url)
     gated.gate.clear()
 
     first = asyncio.ensure_future(sequencer.submit(CreateAccount(ALICE)))
@@ -150,10 +158,7 @@ async def test_no_acknowledgement_before_the_commit_returns(database_url: str) -
 async def test_submit_applied_answers_before_the_commit_and_logs_in_order(
     database_url: str,
 ) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
-    sequencer = Sequencer(gated, Exchange)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url)
     await sequencer.submit(CreateAccount(ALICE))
     gated.gate.clear()
 
@@ -177,10 +182,7 @@ async def test_submit_applied_answers_before_the_commit_and_logs_in_order(
 
 
 async def test_an_early_answer_is_lost_with_the_commit_that_failed(database_url: str) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
-    sequencer = Sequencer(gated, Exchange)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url)
     await sequencer.submit(CreateAccount(ALICE))
     gated.gate.clear()
     gated.fail_next = True
@@ -197,10 +199,7 @@ async def test_an_early_answer_is_lost_with_the_commit_that_failed(database_url:
 
 
 async def test_a_failed_commit_fails_every_pending_and_later_submit(database_url: str) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
-    sequencer = Sequencer(gated, Exchange)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url)
     acknowledged = await sequencer.submit(CreateAccount(ALICE))
 
     gated.gate.clear()
@@ -255,11 +254,8 @@ async def test_timestamps_never_go_back(database_url: str) -> None:
 
 
 async def test_a_full_queue_is_overloaded_not_unbounded(database_url: str) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
     limits = SequencerLimits(max_queue_commands=5, max_batch_commands=2)
-    sequencer = Sequencer(gated, Exchange, limits=limits)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url, limits=limits)
     gated.gate.clear()
     first = asyncio.ensure_future(sequencer.submit(ExpireLots()))
     await asyncio.to_thread(gated.entered.wait, 10)
@@ -325,10 +321,7 @@ class CrashOn(Exchange):
 async def test_a_core_bug_stops_the_sequencer_without_logging_the_command(
     database_url: str,
 ) -> None:
-    store = Store(database_url)
-    gated = GatedStore(store)
-    sequencer = Sequencer(gated, CrashOn)
-    await sequencer.start()
+    store, gated, sequencer = await _gated(database_url, CrashOn)
     await sequencer.submit(CreateAccount(ALICE))
     gated.gate.clear()
     before = asyncio.ensure_future(sequencer.submit(Deposit(ALICE, 1)))
