@@ -255,6 +255,8 @@ class Loaders:
 
     def phase(self, name: str, requests: int, connections: int, server_pid: int) -> Phase:
         n = len(self.pipes)
+        # On stderr as it happens, so that a profiler can be attached to one phase.
+        print(f"phase {name}: starting (server pid {server_pid})", file=sys.stderr, flush=True)
         for i, pipe in enumerate(self.pipes):
             pipe.send(("prepare", (name, requests // n + (1 if i < requests % n else 0))))
         prepare_cpu = sum(pipe.recv()[1] for pipe in self.pipes)

@@ -238,3 +238,55 @@ async def test_an_exception_with_an_app_handler_is_answered_by_that_handler(
             answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1]
     assert answers[0][0] == 503 and answers[0][1]["errors"]["code"] == "service_unavailable"
+
+
+async def _chunks(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def test_bodies_over_the_limit_and_crashes_are_answered_as_fastapi_does(
+    tmp_path: Path,
+) -> None:
+    """Direct dispatch wraps the whole stack, so it applies the body limit and answers a crash
+    itself: the same 413s (declared and chunked) and the same 500 as the layers it skips."""
+    router = APIRouter(route_class=SignedRoute)
+
+    @router.get("/v1/crashing", response_model=None)
+    async def crashing(signed: Signed) -> Response:
+        raise RuntimeError("a bug")
+
+    too_big = b"x" * (1_048_576 + 1)
+    answers = []
+    for direct_routes in (True, False):
+        async with _app(tmp_path / str(direct_routes), direct_routes=direct_routes) as (
+            app,
+            client,
+        ):
+            include_flat(app, router)
+            opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
+            signer = Signer(base64.b64decode(opened.private_key))
+            headers = signer.sign_request("GET", "/v1/crashing", b"", int(time.time()))
+            with pytest.raises(RuntimeError, match="a bug"):  # raised again, for the log
+                await client.get("/v1/crashing", headers=headers)
+            quiet = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                base_url="http://gm",
+            )
+            async with quiet:
+                crashed = await quiet.get("/v1/crashing", headers=headers)
+                declared = await quiet.post("/v1/orders", content=too_big)
+                chunked = await quiet.post("/v1/orders", content=_chunks(too_big, 65_536))
+            answers.append(
+                [
+                    (r.status_code, r.json(), r.headers.get("connection"))
+                    for r in (crashed, declared, chunked)
+                ]
+            )
+        if direct_routes:
+            assert ("GET", "/v1/crashing") in _direct_table(app)
+    assert answers[0] == answers[1]
+    (crash_status, crash_body, _), declared_answer, chunked_answer = answers[0]
+    assert crash_status == 500 and crash_body["errors"]["code"] == "internal_error"
+    assert declared_answer[0] == chunked_answer[0] == 413
+    assert declared_answer[1]["errors"]["code"] == "request_too_large"

@@ -47,7 +47,7 @@ def create_app(
         telemetry=None if _otel_configured() else _NO_TELEMETRY,
     )
     if direct_routes:
-        direct.install(app)  # first: the innermost middleware, inside the body size limit
+        direct.install(app)  # outside the whole middleware stack, the body size limit its own
     app.add_middleware(BodySizeLimit)
     app.state.settings = settings
     app.state.market = None

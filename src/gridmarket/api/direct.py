@@ -16,14 +16,22 @@ way without this layer (`create_app(direct_routes=False)`; a test compares the t
 What FastAPI does for such a route, done here in the same order: `scope["route"]` and
 `scope["endpoint"]` set (the rate limiter reads the route's path); for a signed route,
 `signed_account` run (its `Refusal` or `RateLimited` answered as `SignedRoute` answers them)
-and the response sent through `ratelimit.with_headers` (the `x-ratelimit-*` headers); the
-endpoint called and its `Response` sent. An exception the app has a handler for (other than
-the catch-all) is answered by that handler, as Starlette's exception middleware would; any
-other propagates to the server-error middleware, as it would from FastAPI.
+and the `x-ratelimit-*` headers put on the response (`ratelimit.add_headers`, as
+`ratelimit.with_headers` does on the way out); the endpoint called and its `Response` sent.
 
-Installed as the innermost middleware (`install`), so the body size limit and every other
-middleware still apply. The table is built on the first request, from the app's routes as
-they are then (flat: routes added with `api.app.include_flat`).
+It wraps the whole app, outside FastAPI's own middleware (`install`), because each of those
+layers costs a signed order a few percent of its CPU for nothing these routes need (the
+OpenTelemetry hooks, off; FastAPI's body limit, unset; the send wrappers). What the layers
+outside would have done for these routes, it does itself:
+- the body size limit (`api.limits`): a declared `content-length` over the limit, or a body
+  that passes it, is answered 413 in the surface's shape, as `BodySizeLimit` answers it;
+- errors: an exception the app has a handler for (other than the catch-all) is answered by
+  that handler, as Starlette's exception middleware would; any other by the catch-all handler
+  (a 500 in the surface's shape), then raised again for the server to log, as Starlette's
+  server-error middleware does.
+
+The table is built on the first request, from the app's routes as they are then (flat:
+routes added with `api.app.include_flat`).
 """
 
 from __future__ import annotations
@@ -34,11 +42,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridmarket.api import ratelimit
+from gridmarket.api import limits, ratelimit
 from gridmarket.api.signed import Refusal, SignedAccount, SignedRoute, signed_account
 
 Endpoint = Callable[..., Awaitable[Response]]
@@ -111,8 +119,12 @@ class DirectRoutes:
         app: ASGIApp,
         routes_of: Callable[[], list[Any]],
         handlers_of: Callable[[], dict[Any, Callable[..., Any]]],
+        max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES,
+        consumption_max_body_bytes: int = limits.CONSUMPTION_MAX_BODY_BYTES,
     ) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.consumption_max_body_bytes = consumption_max_body_bytes
         self._routes_of = routes_of
         self._handlers_of = handlers_of
         self._table: dict[tuple[str, str], _Direct] | None = None
@@ -143,6 +155,10 @@ class DirectRoutes:
                     table.setdefault((method, route.path), direct)
         return table
 
+    def _catch_all(self) -> Callable[..., Any] | None:
+        handlers = self._handlers_of()
+        return handlers.get(Exception) or handlers.get(500)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -154,34 +170,68 @@ class DirectRoutes:
         if direct is None:
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        limit = limits.limit_for(path, self.max_body_bytes, self.consumption_max_body_bytes)
+        if limits.declared_over(scope, limit):
+            await limits.refuse(send, path, limit)
+            return
         scope["route"] = direct.route
         scope["endpoint"] = direct.endpoint
         scope.setdefault("path_params", {})
+        receive = limits.counting(receive, limit)
         request = Request(scope, receive, send)
+        try:
+            response = await self._answer(direct, request)
+        except limits.BodyTooLarge:
+            await limits.refuse(send, path, limit)
+            return
+        except Exception as exc:
+            handler = self._catch_all()
+            answered = (
+                PlainTextResponse("Internal Server Error", status_code=500)
+                if handler is None
+                else handler(request, exc)
+            )
+            response = await answered if inspect.isawaitable(answered) else answered
+            await response(scope, receive, send)
+            raise  # for the server to log, as the server-error middleware does
+        await response(scope, receive, send)
+
+    async def _answer(self, direct: _Direct, request: Request) -> Response:
+        """The route's response: the endpoint's, a refusal's, or an app handler's."""
+        scope = request.scope
         try:
             arguments: dict[str, Any] = {}
             if direct.wants_signed:
-                # Wrapped first: a 429 carries the headers too (they read the scope on send).
-                send = ratelimit.with_headers(scope, send)
                 arguments["signed"] = await signed_account(request)
             if direct.wants_request:
                 arguments["request"] = request
             response = await direct.endpoint(**arguments)
         except (Refusal, ratelimit.RateLimited) as refusal:
             response = refusal.response()
+        except limits.BodyTooLarge:
+            raise
         except Exception as exc:
             handler = self._handler_for(exc)
             if handler is None:
                 raise
             answered = handler(request, exc)
             response = await answered if inspect.isawaitable(answered) else answered
-        await response(scope, receive, send)
+        if direct.wants_signed:
+            # After the handlers, as on the way out: a 429 carries the headers too.
+            ratelimit.add_headers(response, scope)
+        return response
 
 
 def install(app: FastAPI) -> None:
-    """Add `DirectRoutes` as the innermost middleware of `app` (call before any other)."""
-    app.add_middleware(
-        DirectRoutes,
-        routes_of=lambda: app.router.routes,
-        handlers_of=lambda: app.exception_handlers,
-    )
+    """Wrap `app`'s whole middleware stack in `DirectRoutes`, when Starlette builds it."""
+    build = app.build_middleware_stack
+
+    def build_with_direct_routes() -> ASGIApp:
+        return DirectRoutes(
+            build(),
+            routes_of=lambda: app.router.routes,
+            handlers_of=lambda: app.exception_handlers,
+        )
+
+    app.build_middleware_stack = build_with_direct_routes  # type: ignore[method-assign]

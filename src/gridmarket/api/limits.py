@@ -47,6 +47,58 @@ def _too_large_body(path: str, max_body_bytes: int) -> bytes:
     return json.dumps(body).encode()
 
 
+def limit_for(path: str, max_body_bytes: int, consumption_max_body_bytes: int) -> int:
+    """The body limit of a request to `path`: the consumption surfaces' is larger."""
+    if path.startswith(OPENAI_PATHS + ANTHROPIC_PATHS):
+        return consumption_max_body_bytes
+    return max_body_bytes
+
+
+def declared_over(scope: Scope, limit: int) -> bool:
+    """Whether the request declares a `content-length` over `limit` (refused unread)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    return True
+            except ValueError:
+                pass
+    return False
+
+
+def counting(receive: Receive, limit: int) -> Receive:
+    """`receive`, raising `BodyTooLarge` as soon as the body read passes `limit` bytes."""
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    return counting_receive
+
+
+async def refuse(send: Send, path: str, limit: int) -> None:
+    """Send the 413 for `path`, in its surface's shape, and close the connection."""
+    body = _too_large_body(path, limit)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodySizeLimit:
     def __init__(
         self,
@@ -63,31 +115,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = (
-            self.consumption_max_body_bytes
-            if path.startswith(OPENAI_PATHS + ANTHROPIC_PATHS)
-            else self.max_body_bytes
-        )
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > limit:
-                    await self._refuse(send, path, limit)
-                    return
-        received = 0
+        limit = limit_for(path, self.max_body_bytes, self.consumption_max_body_bytes)
+        if declared_over(scope, limit):
+            await refuse(send, path, limit)
+            return
         started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
-            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -96,22 +128,7 @@ class BodySizeLimit:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting(receive, limit), tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, path, limit)
-
-    async def _refuse(self, send: Send, path: str, limit: int) -> None:
-        body = _too_large_body(path, limit)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+                await refuse(send, path, limit)

@@ -149,6 +149,21 @@ def headers_of(decision: Decision) -> dict[str, str]:
     }
 
 
+def add_headers(response: Response, scope: Scope) -> None:
+    """Put the `x-ratelimit-*` headers of the request's decision, if it has one, on `response`
+    (what `with_headers` does on the way out, for a response built before it is sent)."""
+    decision = scope.get(SCOPE_KEY)
+    if not isinstance(decision, Decision):
+        return
+    raw = response.raw_headers
+    if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
+        headers = response.headers  # replace, as `with_headers` does
+        for name, value in headers_of(decision).items():
+            headers[name] = value
+        return
+    raw.extend((name.encode(), value.encode()) for name, value in headers_of(decision).items())
+
+
 def with_headers(scope: Scope, send: Send) -> Send:
     """`send`, adding the `x-ratelimit-*` headers of the request's decision, if it has one."""
 
