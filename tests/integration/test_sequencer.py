@@ -357,3 +357,23 @@ async def test_subscribers_get_committed_outcomes_and_a_slow_one_is_dropped(
             await anext(slow)
     with pytest.raises(StopAsyncIteration):
         await anext(feed)  # the feed ends with the market
+
+
+async def test_a_subscriber_may_take_its_outcomes_a_batch_at_a_time(database_url: str) -> None:
+    async with MarketService.from_url(database_url) as market:
+        batched = market.subscribe()
+        slow = market.subscribe(max_pending_outcomes=3)
+        outcomes = [await market.submit(ExpireLots()) for _ in range(5)]
+        batches = batched.batches()
+
+        assert await anext(batches) == outcomes  # everything queued, in order, at once
+        waiting = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # nothing queued: it waits for the next commit
+        later = await market.submit(ExpireLots())
+        assert await waiting == [later]
+        assert await anext(slow.batches()) == outcomes[:3]  # what was queued before the drop
+        with pytest.raises(SubscriberDropped):
+            await anext(slow.batches())
+    with pytest.raises(StopAsyncIteration):
+        await anext(batches)  # the feed ends with the market

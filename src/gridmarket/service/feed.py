@@ -8,6 +8,10 @@ store). A closed feed ends every subscription (`StopAsyncIteration` after the qu
     async with sequencer.subscribe() as subscription:
         async for outcome in subscription:
             ...
+
+A subscriber that keeps up with every order (a read model) takes them a batch at a time,
+`async for outcomes in subscription.batches()`: one wake-up per committed batch instead of
+one step of the iterator per outcome.
 """
 
 import asyncio
@@ -54,6 +58,12 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Outcome:
+        if not self._pending:
+            await self._wait()
+        return self._pending.popleft()
+
+    async def _wait(self) -> None:
+        """Until an outcome is queued; `SubscriberDropped` or `StopAsyncIteration` instead."""
         while not self._pending:
             if self.dropped:
                 raise SubscriberDropped("subscriber fell behind and was dropped")
@@ -64,7 +74,18 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._pending.popleft()
+
+    def batches(self) -> "Batches":
+        """The same outcomes, as lists of everything queued at each wake-up."""
+        return Batches(self)
+
+    async def next_batch(self) -> list[Outcome]:
+        """Every outcome queued now (at least one, waiting for it), in seq order."""
+        if not self._pending:
+            await self._wait()
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
 
     def close(self) -> None:
         """Stop receiving outcomes (what is queued can still be read)."""
@@ -81,6 +102,21 @@ class Subscription:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class Batches:
+    """`Subscription.batches()`: an async iterator of non-empty lists of outcomes."""
+
+    __slots__ = ("_subscription",)
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    def __aiter__(self) -> "Batches":
+        return self
+
+    async def __anext__(self) -> list[Outcome]:
+        return await self._subscription.next_batch()
 
 
 class Fanout:

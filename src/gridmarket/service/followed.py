@@ -129,8 +129,9 @@ class FollowedModel:
         while True:
             try:
                 async with subscription:
-                    async for outcome in subscription:
-                        self.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
+                    async for outcomes in subscription.batches():
+                        for outcome in outcomes:
+                            self.apply_outcome(outcome.seq, outcome.ts_ms, outcome.events)
                 return  # the feed closed: the market is stopping
             except SubscriberDropped:
                 log.warning("%s fell behind the feed; catching up from the store", self.LABEL)

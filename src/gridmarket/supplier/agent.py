@@ -161,9 +161,10 @@ class BuiltinSupplyAgent:
         while True:
             try:
                 async with self.market.subscribe() as subscription:
-                    async for outcome in subscription:
+                    async for outcomes in subscription.batches():
                         if any(
                             isinstance(e, Trade) and e.instrument_id == self.config.instrument_id
+                            for outcome in outcomes
                             for e in outcome.events
                         ):
                             self._wake.set()

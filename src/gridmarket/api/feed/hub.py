@@ -212,13 +212,14 @@ class Hub:
         while True:
             try:
                 async with subscription:
-                    async for outcome in subscription:
-                        assert self.model is not None
-                        update = self.model.apply(outcome)
-                        if update is not None:
-                            self._dispatch(update)
-                            if update.tickers:
-                                await self._push_tickers(update)
+                    async for outcomes in subscription.batches():
+                        for outcome in outcomes:
+                            assert self.model is not None
+                            update = self.model.apply(outcome)
+                            if update is not None:
+                                self._dispatch(update)
+                                if update.tickers:
+                                    await self._push_tickers(update)
                 self.close_all(CLOSE_RESTART, "shutdown", "the market is stopping")
                 return
             except SubscriberDropped:
