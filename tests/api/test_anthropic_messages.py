@@ -292,11 +292,14 @@ def test_a_stream_follows_anthropics_event_sequence(
     base_url: str, wire: RecordingTransport, gateway: FakeChatGateway
 ) -> None:
     client = sdk(base_url, wire)
+    calls_before = len(gateway.calls)
     with client.messages.stream(
         model="text-local", max_tokens=100, messages=ask("stream this please")
     ) as stream:
         texts = list(stream.text_stream)
         final = stream.get_final_message()
+    # message_start's input_tokens come from the gateway's own count: no second count call.
+    assert [kind for kind, _, _ in gateway.calls[calls_before:]] == ["chat_stream"]
     assert "".join(texts) == "echo: stream this please"
     assert final.stop_reason == "end_turn"
     assert final.model == "text-local"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gridmarket.gateway.contract import Caller, GatewayError, StreamInterrupted
@@ -73,12 +73,22 @@ class FakeChatGateway:
             "usage": answer.usage(prompt_tokens(request)),
         }
 
-    def chat_stream(self, caller: Caller, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def chat_stream(
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        *,
+        prompt_counted: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
         self.calls.append(("chat_stream", caller, request))
-        return self._stream(request)
+        return self._stream(request, prompt_counted)
 
-    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def _stream(
+        self, request: dict[str, Any], prompt_counted: Callable[[int], None] | None
+    ) -> AsyncIterator[dict[str, Any]]:
         instrument = self._instrument(request["model"])
+        if prompt_counted is not None:
+            prompt_counted(prompt_tokens(request))
         answer = _answer(request)
         model = str(request["model"]).lower()
 

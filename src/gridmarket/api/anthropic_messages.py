@@ -183,14 +183,16 @@ async def _stream(
     stops: list[str],
     request_id: str,
 ) -> Response:
-    instrument = str(openai_request["model"])
-    input_tokens = await gateway.count_prompt_tokens(instrument, openai_request)
-    chunks = gateway.chat_stream(caller, openai_request).__aiter__()
+    counted: list[int] = []  # the prompt's tokens, as the gateway counted them to commit
+    chunks = gateway.chat_stream(caller, openai_request, prompt_counted=counted.append)
+    chunks = chunks.__aiter__()
     try:
         # Nothing is sent before the first chunk: a GatewayError here is a plain HTTP error.
         first = await chunks.__anext__()
     except StopAsyncIteration:
         raise UpstreamShapeError("the supplier's stream was empty") from None
+    assert counted, "the gateway streamed before counting the prompt"
+    input_tokens = counted[0]
     translator = StreamTranslator(
         message_id=new_message_id(),
         model=_instrument(first, openai_request),

@@ -14,7 +14,7 @@ to and from it. A surface maps `GatewayError` to its own error shape once, at th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -170,10 +170,19 @@ class ChatGateway(Protocol):
         any case); the `chat.completion` object, its `model` the instrument id."""
         ...
 
-    def chat_stream(self, caller: Caller, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def chat_stream(
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        *,
+        prompt_counted: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
         """A streaming chat completion: `chat.completion.chunk` objects. Raises `GatewayError`
         before the first chunk, `StreamInterrupted` after it. The final chunk carries `usage`
-        when the request asked for it (`stream_options.include_usage`)."""
+        when the request asked for it (`stream_options.include_usage`). `prompt_counted`, if
+        given, is called with the prompt's tokens as `count_prompt_tokens` counts them, before
+        the first chunk: a surface that must announce them up front (Anthropic's
+        `message_start`) need not tokenize a long prompt a second time."""
         ...
 
     async def count_prompt_tokens(self, instrument_id: str, request: dict[str, Any]) -> int:

@@ -46,7 +46,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -399,15 +399,26 @@ class Gateway:
         raise _no_supplier(last)
 
     def chat_stream(
-        self, caller: Caller, request: dict[str, Any], *, request_id: str | None = None
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        prompt_counted: Callable[[int], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        return self._stream(caller, request, request_id)
+        return self._stream(caller, request, request_id, prompt_counted)
 
     async def _stream(
-        self, caller: Caller, request: dict[str, Any], request_id: str | None
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        request_id: str | None,
+        prompt_counted: Callable[[int], None] | None,
     ) -> AsyncIterator[dict[str, Any]]:
         with self._counted(request):
             call = await self._prepare(caller, request, request_id)
+            if prompt_counted is not None:
+                prompt_counted(call.prompt_tokens)
             status = "failed"
             stream: UpstreamStream | None = None
             try:
