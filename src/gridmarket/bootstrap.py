@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
 from fastapi import FastAPI
 
+from gridmarket.adapters.payment import LedgerPaymentProvider, PaymentProvider
+from gridmarket.adapters.stripe_payment import StripeConfig, StripePaymentProvider
 from gridmarket.api import (
     account_limits,
     accounts,
@@ -28,12 +34,12 @@ from gridmarket.api import (
     trades,
     usage,
 )
-from gridmarket.api.app import create_app, include_flat
+from gridmarket.api.app import ServiceFactory, create_app, include_flat
 from gridmarket.auth.operator import load_or_create_operator_token
-from gridmarket.gateway.autobuy import AutoBuyer
+from gridmarket.gateway.autobuy import AutoBuyer, PaymentFactory
 from gridmarket.gateway.contract import SupplierDirectory
 from gridmarket.service.runtime import open_market
-from gridmarket.settings import Settings
+from gridmarket.settings import PaymentSettings, Settings
 from gridmarket.supplier.builtin import with_builtin_supplier
 
 
@@ -43,7 +49,12 @@ def build_app(settings: Settings) -> FastAPI:
     The token is made on the first start (see `auth.operator`); the data dir must exist. The
     admin routes are added here, beside the only place that knows the token.
     """
-    app = create_app(settings, service_factory=lambda s: with_builtin_supplier(app, open_market)(s))
+    # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
+    buyer = AutoBuyer(lambda: app.state.market, payments=payment_factory(settings.payment))
+    app = create_app(
+        settings,
+        service_factory=lambda s: _closing(buyer, with_builtin_supplier(app, open_market))(s),
+    )
     app.state.supplier_directory = SupplierDirectory()
     app.state.builtin_supplier = None  # the built-in supplier's run, while it runs
     app.state.operator_token = load_or_create_operator_token(settings.data_dir)
@@ -64,9 +75,35 @@ def build_app(settings: Settings) -> FastAPI:
     include_flat(app, account_limits.router)
     include_flat(app, admin_payment.router)
     include_flat(app, admin_receivables.router)
-    # Auto Mode's TokenSupply; it reads the market of the running lifespan on each call.
-    app.state.token_supply = AutoBuyer(lambda: app.state.market)
+    app.state.token_supply = buyer
     include_flat(app, usage.router)
     include_flat(app, admin_usage.router)
     include_flat(app, metrics.router)
     return app
+
+
+def payment_factory(payment: PaymentSettings) -> PaymentFactory:
+    """Auto-Reload's payment provider for a market's store, as the settings choose it."""
+    if payment.provider == "ledger":
+        return LedgerPaymentProvider
+    assert payment.stripe_secret_key is not None  # `PaymentSettings.resolve` requires it
+    config = StripeConfig(payment.stripe_secret_key, payment.stripe_api_base)
+
+    def stripe(engine: sa.Engine) -> PaymentProvider:
+        return StripePaymentProvider(engine, config)
+
+    return stripe
+
+
+def _closing(buyer: AutoBuyer, factory: ServiceFactory) -> ServiceFactory:
+    """`factory`, releasing Auto Mode's payment provider (its connections) when it stops."""
+
+    @asynccontextmanager
+    async def service(settings: Settings) -> AsyncIterator[object]:
+        try:
+            async with factory(settings) as market:
+                yield market
+        finally:
+            await buyer.aclose()
+
+    return service

@@ -3,6 +3,7 @@
     gridmarket serve                      # http://127.0.0.1:8000, state in ~/.gridmarket
     gridmarket serve --port 9000 --data-dir /var/lib/gridmarket
     gridmarket serve --supplier 'text-prime=http://10.0.0.5:8000/v1;model=M;account=acme'
+    GRIDMARKET_STRIPE_SECRET_KEY=sk_live_... gridmarket serve --payment-provider stripe
     gridmarket audit [--json]             # replay the store; every asset must sum to zero
     gridmarket admin --help               # operator commands over a running server's admin API
     gridmarket order|book|trades|balances|transfer --help   # trading (gridmarket.cli_trade)
@@ -45,6 +46,7 @@ from gridmarket.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     BuiltinSupplier,
+    PaymentSettings,
     Settings,
 )
 
@@ -127,6 +129,14 @@ def serve(
             "[env GRIDMARKET_CONSUMPTION_RATE_LIMIT; default 6000].",
         ),
     ] = None,
+    payment_provider: Annotated[
+        str | None,
+        typer.Option(
+            help="What Auto-Reload charges: ledger (the operator's allowances) or stripe "
+            "(needs GRIDMARKET_STRIPE_SECRET_KEY) [env GRIDMARKET_PAYMENT_PROVIDER; "
+            "default ledger].",
+        ),
+    ] = None,
 ) -> None:
     """Run the market server until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
     rate_limits = {
@@ -152,6 +162,7 @@ def serve(
             ),
             suppliers=supplier or (),
             consumption_calls_per_minute=consumption_rate_limit,
+            payment=PaymentSettings.resolve(provider=payment_provider, env=os.environ),
         )
     except ValueError as bad:
         raise typer.BadParameter(str(bad)) from None

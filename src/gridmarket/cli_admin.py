@@ -6,6 +6,8 @@
     gridmarket admin audit [--json]
     gridmarket admin set-capacity acct_0123456789abcdef01234567 text-prime 50000 [--json]
     gridmarket admin payment-method acct_0123456789abcdef01234567 --allowance-usd 50 [--show]
+    gridmarket admin payment-method acct_0123456789abcdef01234567 \
+        --stripe-customer cus_NffrFeUfNV2Hib --stripe-payment-method pm_1MqLiJLkdIwHu7ix
     gridmarket admin receivables [--json]
     gridmarket admin settle-receivable acct_0123456789abcdef01234567 [--json]
 
@@ -245,24 +247,44 @@ def payment_method(
         str | None,
         typer.Option(help="What Auto-Reload may still charge, e.g. 50 (0 empties it)."),
     ] = None,
+    stripe_customer: Annotated[
+        str | None,
+        typer.Option(help="The account's Stripe customer, cus_... (with a Stripe server)."),
+    ] = None,
+    stripe_payment_method: Annotated[
+        str | None,
+        typer.Option(help="The customer's saved payment method that Auto-Reload charges, pm_..."),
+    ] = None,
     show: Annotated[bool, typer.Option("--show", help="Only show the method.")] = False,
     server: ServerOption = DEFAULT_SERVER,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Set an account's payment method (the ledger-only allowance) and clear a decline."""
+    """Set an account's payment method (the ledger-only allowance, or the Stripe customer and
+    payment method) and clear a decline."""
     path = f"/v1/admin/accounts/{quote(account, safe='')}/payment-method"
     if show:
         data = _call(server, data_dir, "GET", path)
     else:
-        body = {} if allowance_usd is None else {"allowance_usd": allowance_usd}
+        given = {
+            "allowance_usd": allowance_usd,
+            "stripe_customer": stripe_customer,
+            "stripe_payment_method": stripe_payment_method,
+        }
+        body = {name: value for name, value in given.items() if value is not None}
         data = _call(server, data_dir, "POST", path, body)
     if as_json:
         typer.echo(json.dumps(data))
         return
     allowance = data["allowance_usd"]
+    stripe = (
+        f"; stripe {data['stripe_customer']} {data['stripe_payment_method']}"
+        if data.get("stripe_customer")
+        else ""
+    )
     typer.echo(
         f"payment method of {data['account_id']}: allowance "
         + ("none" if allowance is None else f"{allowance} USD")
+        + stripe
         + (f"; DECLINED ({data['decline_reason']})" if data["declined"] else "; not declined")
     )

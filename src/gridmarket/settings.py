@@ -31,6 +31,15 @@ Supplier endpoints for the consumption gateway (`gateway.suppliers` has the form
 
     endpoints            --supplier (repeatable)  GRIDMARKET_SUPPLIERS (comma/newline list)
 
+Auto-Reload's payment provider (`PaymentSettings`; only `gridmarket serve` reads these):
+
+    provider             --payment-provider       GRIDMARKET_PAYMENT_PROVIDER       ledger
+                                                  (`ledger` or `stripe`)
+    Stripe secret key                             GRIDMARKET_STRIPE_SECRET_KEY      none
+    Stripe API base URL                           GRIDMARKET_STRIPE_API_BASE        https://api.stripe.com
+
+The secret key has no flag (a flag shows in `ps`); `stripe` without it is refused at start-up.
+
 The defaults are generous, for a self-hosted exchange: 100 requests a second per signing key
 sustained, and orders at 50 a second per key and market with bursts of 100. A value that is
 not a whole number from 1 to 1,000,000,000 is refused at start-up, naming the variable.
@@ -47,6 +56,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy.engine import make_url
 
@@ -69,6 +79,12 @@ ORDER_BURST_ENV = "GRIDMARKET_ORDER_BURST"
 CONSUMPTION_RATE_ENV = "GRIDMARKET_CONSUMPTION_RATE_LIMIT"
 DEFAULT_CONSUMPTION_CALLS_PER_MINUTE = 6000
 MAX_RATE_SETTING = 1_000_000_000
+
+PAYMENT_PROVIDER_ENV = "GRIDMARKET_PAYMENT_PROVIDER"
+STRIPE_SECRET_KEY_ENV = "GRIDMARKET_STRIPE_SECRET_KEY"
+STRIPE_API_BASE_ENV = "GRIDMARKET_STRIPE_API_BASE"
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+PAYMENT_PROVIDERS = ("ledger", "stripe")
 
 BUILTIN_SUPPLIER_ENV = "GRIDMARKET_BUILTIN_SUPPLIER"
 BUILTIN_PRICE_ENV = "GRIDMARKET_BUILTIN_PRICE_USD"
@@ -185,6 +201,39 @@ class BuiltinSupplier:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentSettings:
+    """Which adapter Auto-Reload charges through: `ledger` (the operator's allowances, the
+    default) or `stripe` (`adapters.stripe_payment`, with its secret key and API base URL)."""
+
+    provider: Literal["ledger", "stripe"] = "ledger"
+    stripe_secret_key: str | None = field(default=None, repr=False)  # never printed
+    stripe_api_base: str = DEFAULT_STRIPE_API_BASE
+
+    @classmethod
+    def resolve(cls, *, provider: str | None, env: Mapping[str, str]) -> PaymentSettings:
+        """From the `--payment-provider` flag (None when not given), then `env`, then ledger.
+
+        ValueError, naming the variable, for an unknown provider, `stripe` without a secret
+        key, or an API base that is not an http(s) URL."""
+        name = (provider or env.get(PAYMENT_PROVIDER_ENV) or "ledger").strip().lower()
+        if name == "ledger":
+            return cls()
+        if name != "stripe":
+            raise ValueError(f"{PAYMENT_PROVIDER_ENV}: must be ledger or stripe: {name!r}")
+        key = (env.get(STRIPE_SECRET_KEY_ENV) or "").strip()
+        if not key:
+            raise ValueError(
+                f"the stripe payment provider needs its secret key in {STRIPE_SECRET_KEY_ENV}"
+            )
+        if re.fullmatch(r"[A-Za-z0-9_]{8,255}", key) is None:
+            raise ValueError(f"{STRIPE_SECRET_KEY_ENV}: not a Stripe secret key (sk_... or rk_...)")
+        base = (env.get(STRIPE_API_BASE_ENV) or DEFAULT_STRIPE_API_BASE).strip().rstrip("/")
+        if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base) is None:
+            raise ValueError(f"{STRIPE_API_BASE_ENV}: must be an http(s) URL: {base!r}")
+        return cls("stripe", key, base)
+
+
 def _bounded(name: str, raw: int | str, high: int) -> int:
     text = str(raw).strip()
     if re.fullmatch(r"[0-9]{1,10}", text) is None or not 1 <= int(text) <= high:
@@ -205,6 +254,7 @@ class Settings:
     #: The consumption gateway's supplier endpoints (they may hold API keys: not in repr).
     suppliers: tuple[SupplierEndpoint, ...] = field(default=(), repr=False)
     consumption_calls_per_minute: int = DEFAULT_CONSUMPTION_CALLS_PER_MINUTE
+    payment: PaymentSettings = field(default_factory=PaymentSettings)
 
     @classmethod
     def resolve(
@@ -219,6 +269,7 @@ class Settings:
         builtin_supplier: BuiltinSupplier | None = None,
         suppliers: Sequence[str] | None = None,
         consumption_calls_per_minute: int | None = None,
+        payment: PaymentSettings | None = None,
     ) -> Settings:
         """Settings from flags (arguments; None when not given), then `environ`, then defaults.
 
@@ -227,7 +278,8 @@ class Settings:
         one). Only a command that serves passes them: with None (the default) no endpoint is
         configured and `GRIDMARKET_SUPPLIERS` is not read, so that a malformed one cannot
         stop `gridmarket audit` or the admin commands. The built-in supplier stays off unless
-        `builtin_supplier` is given (`gridmarket serve` resolves it).
+        `builtin_supplier` is given (`gridmarket serve` resolves it); likewise the payment
+        provider is the ledger's unless `payment` is given.
         """
         env = os.environ if environ is None else environ
         home = data_dir or env.get(HOME_ENV) or DEFAULT_DATA_DIR
@@ -242,6 +294,7 @@ class Settings:
             builtin_supplier=builtin_supplier or BuiltinSupplier(),
             suppliers=() if suppliers is None else parse_suppliers(suppliers, env),
             consumption_calls_per_minute=_consumption_rate(consumption_calls_per_minute, env),
+            payment=payment or PaymentSettings(),
         )
 
     def ensure_data_dir(self) -> None:

@@ -1,5 +1,6 @@
 """The operator's payment-method endpoint on a real server, and `gridmarket admin payment-method`:
-set the ledger-only allowance, clear a stored decline, refuse bad input and strangers."""
+set the ledger-only allowance or the Stripe ids, clear a stored decline, refuse bad input and
+strangers."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def test_set_the_allowance_and_clear_a_decline(server: Server) -> None:
     assert _method(server, account_id) | {"updated_at": None} == {
         "account_id": account_id,
         "allowance_usd": None,
+        "stripe_customer": None,
+        "stripe_payment_method": None,
         "declined": False,
         "decline_reason": None,
         "declined_at": None,
@@ -94,6 +97,16 @@ def test_set_the_allowance_and_clear_a_decline(server: Server) -> None:
         {"allowance_usd": "ten"},
         {"allowance_usd": "5", "card": "4242"},
         [],
+        {"stripe_customer": "cus_A1"},
+        {"stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": "cust_A1", "stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": "cus_A-1", "stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": "cus_", "stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": "cus_A1", "stripe_payment_method": "card_visa"},
+        {"stripe_customer": "cus_A1", "stripe_payment_method": "pm_card visa"},
+        {"stripe_customer": "cus_A1\n", "stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": "cus_" + "A" * 252, "stripe_payment_method": "pm_card_visa"},
+        {"stripe_customer": 7, "stripe_payment_method": "pm_card_visa"},
     ],
 )
 def test_bad_bodies_are_422_and_change_nothing(server: Server, body: object) -> None:
@@ -104,7 +117,31 @@ def test_bad_bodies_are_422_and_change_nothing(server: Server, body: object) -> 
 
     assert response.status_code == 422, response.text
     assert response.json()["errors"]["code"] == "validation_error"
-    assert _method(server, account_id)["allowance_usd"] == "7.000000"
+    kept = _method(server, account_id)
+    assert (kept["allowance_usd"], kept["stripe_customer"]) == ("7.000000", None)
+
+
+def test_set_the_stripe_method_keeps_the_allowance_and_clears_a_decline(server: Server) -> None:
+    account_id = _account(server)
+    server.admin("POST", PATH.format(account_id), json={"allowance_usd": "3"})
+    _decline(server, account_id)
+    longest = "cus_" + "A" * 251  # 255 characters, Stripe's longest id
+
+    body = {"stripe_customer": longest, "stripe_payment_method": "pm_1MqLiJLkdIwHu7ix"}
+    response = server.admin("POST", PATH.format(account_id), json=body)
+
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["stripe_customer"], data["stripe_payment_method"]) == (
+        longest,
+        "pm_1MqLiJLkdIwHu7ix",
+    )
+    assert (data["allowance_usd"], data["declined"], data["decline_reason"]) == (
+        "3.000000",
+        False,
+        None,
+    )
+    assert _method(server, account_id)["stripe_payment_method"] == "pm_1MqLiJLkdIwHu7ix"
 
 
 def test_unknown_accounts_and_strangers_are_refused(server: Server) -> None:
@@ -144,3 +181,14 @@ def test_the_cli_sets_shows_and_clears(server: Server) -> None:
     refused = cli("--allowance-usd", "lots")
     assert refused.returncode == 1
     assert "validation_error" in refused.stderr
+
+    _decline(server, account_id)
+    stripe = cli("--stripe-customer", "cus_Cli1", "--stripe-payment-method", "pm_card_visa")
+    assert stripe.returncode == 0, stripe.stderr
+    assert "stripe cus_Cli1 pm_card_visa; not declined" in stripe.stdout
+    assert "allowance 12.000000 USD" in stripe.stdout
+    shown = cli("--show", "--json")
+    assert json.loads(shown.stdout)["stripe_customer"] == "cus_Cli1"
+    alone = cli("--stripe-customer", "cus_Cli2")
+    assert alone.returncode == 1
+    assert "go together" in alone.stderr

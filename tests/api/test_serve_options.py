@@ -45,3 +45,15 @@ def test_access_log_turns_uvicorns_access_log_on(
 ) -> None:
     assert _serve(monkeypatch, tmp_path, "--access-log")["access_log"] is True
     assert _serve(monkeypatch, tmp_path, "--no-access-log")["access_log"] is False
+
+
+def test_serve_refuses_stripe_without_its_secret_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: None)
+    monkeypatch.delenv("GRIDMARKET_STRIPE_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(
+        cli.app, ["serve", "--data-dir", str(tmp_path), "--payment-provider", "stripe"]
+    )
+    assert result.exit_code == 2
+    assert "GRIDMARKET_STRIPE_SECRET_KEY" in result.output

@@ -180,7 +180,7 @@ def test_migrate_twice_is_a_no_op_and_reaches_head(store: Store) -> None:
     with store.engine.connect() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
         tables = set(sa.inspect(connection).get_table_names())
-    assert version == head == "0004"
+    assert version == head == "0005"
     assert {"commands", "events", "postings", "meta", "accounts", "signing_keys"} <= tables
     assert store.last_seq() == 1
 

@@ -1,20 +1,24 @@
 """Auto-Reload's payment port, the ledger-only adapter, and the durable record of charges.
 
 The port (DESIGN section 10): `PaymentProvider.charge(account_id, amount_usd_micros,
-idempotency_key)` charges the account's payment method and answers `Charged` or `Declined`.
-Charging twice with one idempotency key charges once and answers the same both times. A real
-provider adapter (a card processor) implements the same protocol; this module ships the
-ledger-only adapter for self-hosted operators: the account's "payment method" is an allowance
-the operator sets (`set_method`), a charge draws it down, and is declined once it is exhausted
-(or when the account has no method).
+idempotency_key)` charges the account's payment method and answers `Charged` or `Declined`,
+or raises `PaymentUnavailable` when the provider gave no certain answer (it was unreachable,
+busy, failing, or the payment is still processing): the charge is then neither paid nor
+declined, and is asked again later under the same key. Charging twice with one idempotency key
+charges once and answers the same both times. Two adapters: the ledger-only one here, for
+self-hosted operators (the account's "payment method" is an allowance the operator sets with
+`set_method`; a charge draws it down, and is declined once it is exhausted or when the account
+has no method), and a card processor's, `adapters.stripe_payment` (the method is the Stripe
+customer and payment method the operator records with `set_method`).
 
-The record (tables of migration 0004, all amounts integer micro-USD):
+The record (tables of migrations 0004 and 0005, all amounts integer micro-USD):
 - `payment_charges`: one row per charge, keyed by its idempotency key. The caller (the
   AutoBuyer) writes it `pending` BEFORE asking the provider (`begin_charge`), so a crash
   in between leaves a row to finish; the outcome is then stored (`finish_charge`), and the
   `Deposit` that credited a charge is noted (`mark_deposited`). The monthly limit counts
   `pending` and `charged` rows of the UTC calendar month (`charged_in_month`).
-- `payment_methods`: per account, the allowance and the standing decline. A decline is stored
+- `payment_methods`: per account, the allowance, the Stripe customer and payment method ids
+  (migration 0005), and the standing decline. A decline is stored
   (`mark_declined`) and stays until the operator sets the method again (`set_method`, which
   clears it): `POST /v1/admin/accounts/{id}/payment-method`.
 
@@ -52,8 +56,23 @@ class Declined(NamedTuple):
 ChargeResult = Charged | Declined
 
 
+class PaymentUnavailable(Exception):
+    """The provider gave no certain answer: the charge may or may not be made yet.
+
+    Not a decline: the charge stays `pending` and is asked again later under the SAME
+    idempotency key (never a new one, which could charge twice). `reason` names why, for logs
+    and the caller's retryable error (`stripe_unreachable`, `stripe_http_503`, `processing`...).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class PaymentProvider(Protocol):
-    """Charges an account's saved payment method; idempotent per `idempotency_key`."""
+    """Charges an account's saved payment method; idempotent per `idempotency_key`.
+
+    Raises `PaymentUnavailable` when the outcome is not known (see it)."""
 
     async def charge(
         self, account_id: str, amount_usd_micros: int, idempotency_key: str
@@ -79,6 +98,15 @@ class PaymentMethodRecord(NamedTuple):
     declined_at_ms: int | None
     decline_reason: str | None
     updated_at_ms: int
+    #: The Stripe adapter's method: the customer (`cus_...`) and its saved payment method
+    #: (`pm_...`); None: not set (migration 0005).
+    stripe_customer_id: str | None = None
+    stripe_payment_method_id: str | None = None
+
+
+class StripeMethod(NamedTuple):
+    customer_id: str
+    payment_method_id: str
 
 
 def utc_month(epoch_ms: int) -> str:
@@ -182,6 +210,19 @@ def unfinished_charges(engine: sa.Engine, limit: int = 1_000) -> list[ChargeReco
         return [ChargeRecord(*row) for row in connection.execute(query)]
 
 
+def pending_charges(engine: sa.Engine, account_id: str, limit: int = 10) -> list[ChargeRecord]:
+    """The account's charges still waiting for a certain answer, oldest first."""
+    query = (
+        sa.select(payment_charges)
+        .where(payment_charges.c.account_id == account_id)
+        .where(payment_charges.c.status == "pending")
+        .order_by(payment_charges.c.created_at_ms, payment_charges.c.idempotency_key)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [ChargeRecord(*row) for row in connection.execute(query)]
+
+
 def claimed_deposit_seqs(engine: sa.Engine, account_id: str) -> set[int]:
     """The deposits already credited to some charge of the account."""
     query = (
@@ -219,13 +260,21 @@ def _upsert_method(
 
 
 def set_method(
-    engine: sa.Engine, account_id: str, allowance_usd_micros: int | None, now_ms: int
+    engine: sa.Engine,
+    account_id: str,
+    allowance_usd_micros: int | None,
+    now_ms: int,
+    stripe: StripeMethod | None = None,
 ) -> PaymentMethodRecord:
-    """Set the account's method (the ledger-only allowance; None: keep it) and clear any decline."""
+    """Set the account's method (the ledger-only allowance, the Stripe ids; None: keep what is
+    there) and clear any decline."""
     assert allowance_usd_micros is None or allowance_usd_micros >= 0
     values: dict[str, object] = {"declined_at_ms": None, "decline_reason": None}
     if allowance_usd_micros is not None:
         values["allowance_usd_micros"] = allowance_usd_micros
+    if stripe is not None:
+        values["stripe_customer_id"] = stripe.customer_id
+        values["stripe_payment_method_id"] = stripe.payment_method_id
     with engine.begin() as connection:
         _upsert_method(connection, account_id, now_ms, **values)
     method = get_method(engine, account_id)

@@ -120,6 +120,9 @@ payment_methods = sa.Table(
     sa.Column("declined_at_ms", sa.BigInteger, nullable=True),
     sa.Column("decline_reason", sa.Text, nullable=True),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    # Migration 0005: the Stripe adapter's method, the customer and its saved payment method.
+    sa.Column("stripe_customer_id", sa.Text, nullable=True),
+    sa.Column("stripe_payment_method_id", sa.Text, nullable=True),
 )
 
 payment_charges = sa.Table(
@@ -128,7 +131,7 @@ payment_charges = sa.Table(
     sa.Column("idempotency_key", sa.Text, primary_key=True),
     sa.Column("account_id", sa.Text, nullable=False, index=True),
     sa.Column("amount_usd_micros", sa.BigInteger, nullable=False),
-    #: `charged` or `declined`.
+    #: `pending`, `charged` or `declined`.
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("decline_reason", sa.Text, nullable=True),
     #: The UTC calendar month of the charge, `YYYY-MM` (the monthly limit's period).

@@ -22,7 +22,10 @@ once, so its next order sees the new mode.
 
 Auto-Reload: `PATCH .../auto_reload {enabled, threshold, amount, monthly_limit}`, any subset,
 amounts as USD decimal strings (or null to clear, only while disabled). Enabled needs all
-three, `amount` <= `monthly_limit`, each at most the exchange's largest single USD move. This
+three, `amount` <= `monthly_limit`, each at most the exchange's largest single USD move. With
+the Stripe payment provider configured, `amount` (what each charge is a multiple of) must also
+be whole cents and at least 0.50 (Stripe's smallest charge), checked whenever it is given or
+Auto-Reload is enabled. This
 module only stores them; Auto Mode's buyer (`gateway.autobuy`) reads them when a call needs
 tokens and charges the payment method through `adapters.payment`.
 
@@ -40,6 +43,7 @@ from starlette.datastructures import State
 
 from gridmarket.adapters import registry
 from gridmarket.adapters.registry import MODES, AutoReload, Mode
+from gridmarket.adapters.stripe_payment import reload_amount_problem
 from gridmarket.api import wire
 from gridmarket.api.bodies import boolean, invalid, object_of, usd_micros
 from gridmarket.api.errors import Problem
@@ -48,6 +52,7 @@ from gridmarket.core.commands import SetAutoTransfer, SupplierPayout, Withdraw
 from gridmarket.core.events import AutoTransferSet, Rejected, UsdMoved
 from gridmarket.core.ids import AccountId
 from gridmarket.service.market import MarketService
+from gridmarket.settings import Settings
 
 MODE_MANAGED_FIELDS = ("auto_transfer_enabled", "auto_buy_enabled", "auto_top_up_enabled")
 AUTO_RELOAD_FIELDS = ("enabled", "threshold", "amount", "monthly_limit")
@@ -172,6 +177,8 @@ async def patch_auto_reload(
     state: State, market: MarketService, account_id: str, body: dict[str, Any]
 ) -> None:
     limit = market.sequencer.exchange.state.config.max_usd_move_usd_micros
+    settings = getattr(state, "settings", None)
+    stripe = isinstance(settings, Settings) and settings.payment.provider == "stripe"
     object_of(body, AUTO_RELOAD_FIELDS, field="body")
     if not body:
         raise invalid("body", "give at least one of " + ", ".join(AUTO_RELOAD_FIELDS))
@@ -200,6 +207,10 @@ async def patch_auto_reload(
             and new.amount_usd_micros > new.monthly_limit_usd_micros
         ):
             raise invalid("amount", "must not exceed monthly_limit")
+        if stripe and new.amount_usd_micros is not None and (new.enabled or "amount" in given):
+            problem = reload_amount_problem(new.amount_usd_micros)
+            if problem is not None:
+                raise invalid("amount", problem)
         return new
 
     async with _lock(state):

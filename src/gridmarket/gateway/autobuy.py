@@ -19,6 +19,14 @@ The buy (DESIGN sections 8.3 and 10), for a batch of waiting calls:
   to pay the buy (`reload_charge`); the charge is recorded, deposited (core `Deposit`), then
   the buy is placed. Without enough USD and no reload (or the month's limit reached): 402
   `insufficient_funds`.
+- the payment provider is injected (`payments`, a factory of the market store's provider:
+  the ledger-only adapter by default, Stripe's when the server is configured for it);
+- a charge the provider could not answer for certain (`PaymentUnavailable`: unreachable,
+  rate-limited, failing, still processing) is neither deposited nor declined: it stays
+  `pending` and the call gets a retryable 503 `payment_pending` (Retry-After). The account's
+  next reload asks for that charge again under the SAME idempotency key before any new one
+  (a provider keeps one answer per key, so it is charged at most once), and deposits it once
+  it is `Charged`;
 - a declined charge: 402 `payment_declined`, and from then on EVERY `ensure` of that account
   answers 402 `payment_declined` (also with tokens in hand), until the operator sets the
   payment method again: `POST /v1/admin/accounts/{id}/payment-method` (or
@@ -39,8 +47,8 @@ gives up after `wait_timeout_s` with 503 `replenishment_in_progress` (Retry-Afte
 
 Crash safety of a reload: the charge is recorded `pending` before the provider is asked, and
 its deposit seq after the `Deposit`; on first use, unfinished charges are finished (asked
-again under the same idempotency key) and deposited unless the command log already holds
-their `Deposit` (`recover`).
+again under the same idempotency key; one still without a certain answer stays pending) and
+deposited unless the command log already holds their `Deposit` (`recover`).
 """
 
 from __future__ import annotations
@@ -52,8 +60,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import sqlalchemy as sa
+
 from gridmarket.adapters import payment, registry
-from gridmarket.adapters.payment import Charged, PaymentProvider
+from gridmarket.adapters.payment import Charged, PaymentProvider, PaymentUnavailable
 from gridmarket.core.commands import Deposit, PlaceOrder
 from gridmarket.core.events import OrderClosed, OrderRejected, Rejected, Trade, UsdMoved
 from gridmarket.core.ids import AccountId, InstrumentId
@@ -72,6 +82,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Makes the payment provider of a market's store (the composition root chooses it).
+PaymentFactory = Callable[[sa.Engine], PaymentProvider]
 
 #: The worst-price guard of an auto-buy above the best ask, in basis points.
 DEFAULT_SLIPPAGE_BPS = 500
@@ -96,6 +109,13 @@ DEFAULT_CONFIG = AutoBuyConfig()
 
 def _payment_required(code: str, message: str) -> GatewayError:
     return GatewayError("payment_required", code, message)
+
+
+def _declined(reason: str) -> GatewayError:
+    return _payment_required(
+        "payment_declined",
+        f"the payment method was declined ({reason}): ask the operator to fix it",
+    )
 
 
 @dataclass
@@ -130,12 +150,15 @@ class AutoBuyer:
     def __init__(
         self,
         market: Callable[[], MarketService | None],
-        provider: PaymentProvider | None = None,
+        payments: PaymentFactory = payment.LedgerPaymentProvider,
         config: AutoBuyConfig = DEFAULT_CONFIG,
         clock_ms: Callable[[], int] = system_clock_ms,
     ) -> None:
         self._market_source = market
-        self._provider = provider
+        self._payment_factory = payments
+        #: The provider of the current market's store (made on first use).
+        self._provider: PaymentProvider | None = None
+        self._provider_engine: sa.Engine | None = None
         self.config = config
         self._clock_ms = clock_ms
         self._slots: dict[tuple[str, str], _Slot] = {}
@@ -154,10 +177,7 @@ class AutoBuyer:
         account_id = caller.account_id
         reason = self._declined.get(account_id)
         if reason is not None:
-            raise _payment_required(
-                "payment_declined",
-                f"the payment method was declined ({reason}): ask the operator to fix it",
-            )
+            raise _declined(reason)
         key = (account_id, instrument_id)
         slot = self._slots.get(key)
         promised = 0 if slot is None else slot.promised
@@ -192,9 +212,18 @@ class AutoBuyer:
         return market
 
     def _payments(self, market: MarketService) -> PaymentProvider:
-        if self._provider is None:
-            self._provider = payment.LedgerPaymentProvider(market.store.engine)
+        engine = market.store.engine
+        if self._provider is None or self._provider_engine is not engine:
+            self._provider = self._payment_factory(engine)
+            self._provider_engine = engine
         return self._provider
+
+    async def aclose(self) -> None:
+        """Release the payment provider's connections (the server's lifespan ends)."""
+        provider, self._provider, self._provider_engine = self._provider, None, None
+        close = getattr(provider, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _start(self, market: MarketService) -> None:
         """Recover once per market (a new lifespan brings a new market): see `recover`."""
@@ -218,12 +247,18 @@ class AutoBuyer:
         self._declined = await asyncio.to_thread(payment.declined_accounts, engine)
         for charge in await asyncio.to_thread(payment.unfinished_charges, engine):
             if charge.status == "pending":
-                result = await self._payments(market).charge(
-                    charge.account_id, charge.amount_usd_micros, charge.idempotency_key
-                )
-                await asyncio.to_thread(payment.finish_charge, engine, result)
-                if not isinstance(result, Charged):
-                    continue
+                # Never deposited (the deposit follows the stored answer): ask, store, deposit.
+                # Still unknown: logged, left pending for the account's next reload; declined:
+                # stored as a standing decline, like any other.
+                try:
+                    await self._charge(market, charge)
+                except GatewayError as unfinished:
+                    log.warning(
+                        "Auto-Reload charge %s at start-up: %s",
+                        charge.idempotency_key,
+                        unfinished.code,
+                    )
+                continue
             seq = await asyncio.to_thread(self._find_deposit, market, charge)
             if seq is None:
                 seq = await self._deposit(market, charge.account_id, charge.amount_usd_micros)
@@ -412,10 +447,9 @@ class AutoBuyer:
         if not units:
             return
         _worst, cost = self._quote(market, key, units)
-        usd = market.sequencer.exchange.balance(f"{account_id}/usd/available")
         if settings.auto_reload_enabled:
-            await self._reload(market, account_id, usd, cost, settings)
-        elif cost > usd:
+            await self._reload(market, account_id, cost, settings)
+        elif cost > self._usd(market, account_id):
             raise _payment_required(
                 "insufficient_funds",
                 "not enough USD credits to buy tokens, and Auto-Reload is off",
@@ -450,28 +484,26 @@ class AutoBuyer:
         self,
         market: MarketService,
         account_id: str,
-        usd: int,
         cost: int,
         settings: registry.AccountSettingsRecord,
     ) -> None:
+        """Charge the payment method if the buy needs it (see `reload_charge`). Charges of the
+        account still pending are asked again first, under their own keys: what they deposit
+        may be all the buy needs, and a new charge must not pile up behind an unknown one."""
         engine = market.store.engine
         amount = settings.auto_reload_amount_usd_micros or 0
         if amount <= 0:
-            if cost > usd:
+            if cost > self._usd(market, account_id):
                 raise _payment_required("insufficient_funds", "not enough USD credits")
             return
-        now_ms = self._clock_ms()
-        month_total = await asyncio.to_thread(
-            payment.charged_in_month, engine, account_id, payment.utc_month(now_ms)
-        )
-        charge = reload_charge(
-            usd,
-            cost,
-            settings.auto_reload_threshold_usd_micros or 0,
-            amount,
-            month_total,
-            settings.auto_reload_monthly_limit_usd_micros or 0,
-        )
+        charge = await self._reload_charge(market, account_id, cost, settings)
+        if charge == 0:
+            return
+        pending = await asyncio.to_thread(payment.pending_charges, engine, account_id)
+        if pending:
+            for record in pending:
+                await self._charge(market, record)
+            charge = await self._reload_charge(market, account_id, cost, settings)
         if charge is None:
             raise _payment_required(
                 "insufficient_funds",
@@ -479,29 +511,68 @@ class AutoBuyer:
             )
         if not charge:
             return
-        key = f"reload_{uuid.uuid4().hex}"
-        await asyncio.to_thread(
+        record = await asyncio.to_thread(
             payment.begin_charge,
             engine,
-            key,
+            f"reload_{uuid.uuid4().hex}",
             account_id,
             charge,
-            now_ms,
+            self._clock_ms(),
             market.sequencer.exchange.last_seq,
         )
-        result = await self._payments(market).charge(account_id, charge, key)
+        await self._charge(market, record)
+
+    async def _reload_charge(
+        self,
+        market: MarketService,
+        account_id: str,
+        cost: int,
+        settings: registry.AccountSettingsRecord,
+    ) -> int | None:
+        month = payment.utc_month(self._clock_ms())
+        month_total = await asyncio.to_thread(
+            payment.charged_in_month, market.store.engine, account_id, month
+        )
+        return reload_charge(
+            self._usd(market, account_id),
+            cost,
+            settings.auto_reload_threshold_usd_micros or 0,
+            settings.auto_reload_amount_usd_micros or 0,
+            month_total,
+            settings.auto_reload_monthly_limit_usd_micros or 0,
+        )
+
+    async def _charge(self, market: MarketService, record: payment.ChargeRecord) -> None:
+        """Ask the provider for a recorded (pending) charge, store its answer, deposit it.
+
+        A decline is stored and stands (402 `payment_declined`, now and on every later call);
+        no certain answer (`PaymentUnavailable`) leaves the charge pending, to be asked again
+        under the same key, and answers a retryable 503 `payment_pending`."""
+        engine = market.store.engine
+        account_id, key = record.account_id, record.idempotency_key
+        try:
+            result = await self._payments(market).charge(account_id, record.amount_usd_micros, key)
+        except PaymentUnavailable as unknown:
+            log.warning("Auto-Reload charge %s is not confirmed yet: %s", key, unknown.reason)
+            raise GatewayError(
+                "overloaded",
+                "payment_pending",
+                f"an Auto-Reload payment is not confirmed yet ({unknown.reason}): retry shortly",
+                retry_after_s=self.config.retry_after_s,
+            ) from None
         await asyncio.to_thread(payment.finish_charge, engine, result)
         if not isinstance(result, Charged):
             await asyncio.to_thread(
-                payment.mark_declined, engine, account_id, result.reason, now_ms
+                payment.mark_declined, engine, account_id, result.reason, self._clock_ms()
             )
             self._declined[account_id] = result.reason
-            raise _payment_required(
-                "payment_declined",
-                f"the payment method was declined ({result.reason}): ask the operator to fix it",
-            )
-        seq = await self._deposit(market, account_id, charge)
+            raise _declined(result.reason)
+        seq = await self._deposit(market, account_id, record.amount_usd_micros)
         await asyncio.to_thread(payment.mark_deposited, engine, key, seq)
+
+    @staticmethod
+    def _usd(market: MarketService, account_id: str) -> int:
+        return market.sequencer.exchange.balance(f"{account_id}/usd/available")
 
     @staticmethod
     async def _deposit(market: MarketService, account_id: str, amount_usd_micros: int) -> int:

@@ -151,7 +151,8 @@ class StreamInterrupted(Exception):
 class TokenSupply(Protocol):
     """Auto Mode: make `tokens` available in the caller's consumption account, buying the
     missing whole units on the book; raises `GatewayError` (`payment_required` with
-    `insufficient_capacity` or `insufficient_funds`, `overloaded` while a reload is pending)
+    `insufficient_capacity`, `insufficient_funds` or `payment_declined`; `overloaded` while a
+    buy or reload is in progress, or a reload's payment is not confirmed, `payment_pending`)
     when it cannot. Does nothing for accounts that are not in Auto Mode / auto-buy."""
 
     async def ensure(self, caller: Caller, instrument_id: str, tokens: int) -> None: ...

@@ -1,0 +1,200 @@
+"""The Stripe payment adapter against a fake Stripe on a loopback port (tests/support/
+fake_stripe.py): each Stripe outcome's meaning for the port, the request it sends, retries of
+an unknown outcome under the same key charging once, and the whole-cents rule."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from fake_stripe import CUSTOMER, SECRET_KEY, FakeStripe
+from live_server import free_port
+
+from gridmarket.adapters import payment
+from gridmarket.adapters.payment import Charged, Declined, PaymentUnavailable, StripeMethod
+from gridmarket.adapters.store import Store
+from gridmarket.adapters.stripe_payment import (
+    StripeConfig,
+    StripePaymentProvider,
+    reload_amount_problem,
+)
+
+ACCOUNT = "acct_stripe_payer"
+USD = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: object) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path}/payments.db")
+    opened.migrate()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+async def provider(store: Store, stripe: FakeStripe) -> AsyncIterator[StripePaymentProvider]:
+    stripe.fail("", 0)
+    made = StripePaymentProvider(
+        store.engine, StripeConfig(SECRET_KEY, stripe.api_base, total_timeout_s=0.5)
+    )
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+def _method(store: Store, payment_method: str, customer: str = CUSTOMER) -> None:
+    payment.set_method(store.engine, ACCOUNT, None, 0, StripeMethod(customer, payment_method))
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "reason"),
+    [
+        ("pm_card_visa", None),
+        ("pm_card_chargeDeclined", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+        ("pm_card_authenticationRequired", "authentication_required"),
+    ],
+)
+async def test_stripes_test_cards_map_to_charged_or_declined(
+    store: Store,
+    stripe: FakeStripe,
+    provider: StripePaymentProvider,
+    payment_method: str,
+    reason: str | None,
+) -> None:
+    _method(store, payment_method)
+    key = f"k-{payment_method}"
+    executed = len(stripe.executed)
+
+    result = await provider.charge(ACCOUNT, 12_340_000, key)
+
+    expected = Charged(key, 12_340_000) if reason is None else Declined(key, reason)
+    assert result == expected
+    assert len(stripe.executed) == executed + (reason is None)
+    method, path, form, sent_key = stripe.requests[-1]
+    assert (method, path, sent_key) == ("POST", "/v1/payment_intents", key)
+    assert form is not None
+    assert {name: form[name] for name in ("amount", "currency", "confirm", "off_session")} == {
+        "amount": "1234",
+        "currency": "usd",
+        "confirm": "true",
+        "off_session": "true",
+    }
+    assert (form["customer"], form["payment_method"]) == (CUSTOMER, payment_method)
+    assert (form["metadata[account_id]"], form["metadata[idempotency_key]"]) == (ACCOUNT, key)
+
+
+async def test_configuration_errors_are_declines_the_operator_can_read(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    _method(store, "pm_card_visa", customer="cus_Unknown")
+    assert await provider.charge(ACCOUNT, USD, "k-cus") == Declined(
+        "k-cus", "stripe_resource_missing"
+    )
+    _method(store, "pm_card_visa")
+    wrong_key = StripePaymentProvider(store.engine, StripeConfig("sk_test_wrong", stripe.api_base))
+    try:
+        assert await wrong_key.charge(ACCOUNT, USD, "k-auth") == Declined(
+            "k-auth", "stripe_authentication_failed"
+        )
+        assert "sk_test_wrong" not in repr(wrong_key)
+    finally:
+        await wrong_key.aclose()
+    requests = len(stripe.requests)
+    assert await provider.charge("acct_without_method", USD, "k-none") == Declined(
+        "k-none", "no_payment_method"
+    )
+    assert len(stripe.requests) == requests  # nothing asked of Stripe
+
+
+@pytest.mark.parametrize("failure", ["lost", "error500", "rate_limit"])
+async def test_an_unknown_outcome_is_asked_again_under_its_key_and_charged_once(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider, failure: str
+) -> None:
+    _method(store, "pm_card_visa")
+    stripe.hang_s = 2.0
+    stripe.fail(failure)
+    executed = len(stripe.executed)
+
+    with pytest.raises(PaymentUnavailable) as unknown:
+        await provider.charge(ACCOUNT, 5 * USD, f"k-{failure}")
+    assert unknown.value.reason in ("stripe_timeout", "stripe_http_500", "stripe_http_429")
+    again = await provider.charge(ACCOUNT, 5 * USD, f"k-{failure}")
+    replayed = await provider.charge(ACCOUNT, 5 * USD, f"k-{failure}")
+
+    assert again == replayed == Charged(f"k-{failure}", 5 * USD)
+    assert len(stripe.executed) == executed + 1  # one charge for all three asks
+
+
+async def test_an_unreachable_stripe_is_an_unknown_outcome(store: Store) -> None:
+    _method(store, "pm_card_visa")
+    closed = StripePaymentProvider(
+        store.engine, StripeConfig(SECRET_KEY, f"http://127.0.0.1:{free_port()}")
+    )
+    try:
+        with pytest.raises(PaymentUnavailable) as unknown:
+            await closed.charge(ACCOUNT, USD, "k-down")
+    finally:
+        await closed.aclose()
+    assert unknown.value.reason == "stripe_unreachable"
+
+
+@pytest.mark.parametrize(("outcome", "reason"), [("succeeded", None), ("failed", "do_not_honor")])
+async def test_a_processing_payment_waits_for_stripes_final_answer(
+    store: Store,
+    stripe: FakeStripe,
+    provider: StripePaymentProvider,
+    outcome: str,
+    reason: str | None,
+) -> None:
+    _method(store, "pm_fake_processing")
+    key = f"k-processing-{outcome}"
+    for _ in range(2):  # processing is asked again as often as needed, never declined for it
+        with pytest.raises(PaymentUnavailable) as unknown:
+            await provider.charge(ACCOUNT, 2 * USD, key)
+        assert unknown.value.reason == "processing"
+    intent_id = next(
+        i for i, v in stripe.intents.items() if v["metadata"]["idempotency_key"] == key
+    )
+
+    stripe.settle(intent_id, "succeeded" if outcome == "succeeded" else "requires_payment_method")
+
+    result = await provider.charge(ACCOUNT, 2 * USD, key)
+    assert result == (Charged(key, 2 * USD) if reason is None else Declined(key, reason))
+    assert sum(1 for v in stripe.intents.values() if v["metadata"]["idempotency_key"] == key) == 1
+
+
+async def test_amounts_must_be_whole_cents(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    _method(store, "pm_card_visa")
+    requests = len(stripe.requests)
+    assert await provider.charge(ACCOUNT, 1_005_000, "k-mills") == Declined(
+        "k-mills", "amount_not_whole_cents"
+    )
+    assert len(stripe.requests) == requests
+    assert await provider.charge(ACCOUNT, 1_010_000, "k-cents") == Charged("k-cents", 1_010_000)
+    assert stripe.charged_cents()[-1] == 101
+    assert reload_amount_problem(1_010_000) is None
+    assert "whole number of cents" in (reload_amount_problem(1_000_001) or "")
+    assert "at least 0.50" in (reload_amount_problem(490_000) or "")
+
+
+async def test_concurrent_asks_of_one_key_charge_once(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    _method(store, "pm_card_visa")
+    executed = len(stripe.executed)
+    results = await asyncio.gather(*(provider.charge(ACCOUNT, USD, "k-same") for _ in range(5)))
+    assert set(results) == {Charged("k-same", USD)}
+    assert len(stripe.executed) == executed + 1
