@@ -81,8 +81,12 @@ async def test_stripes_test_cards_map_to_charged_or_declined(
     expected = Charged(key, 12_340_000) if reason is None else Declined(key, reason)
     assert result == expected
     assert len(stripe.executed) == executed + (reason is None)
-    method, path, form, sent_key = stripe.requests[-1]
+    created = [r for r in stripe.requests if r[1] == "/v1/payment_intents"]
+    method, path, form, sent_key = created[-1]
     assert (method, path, sent_key) == ("POST", "/v1/payment_intents", key)
+    # A declined intent is left open by Stripe: it is cancelled, so nothing can complete it.
+    intent = stripe.intents[f"pi_fake{len(stripe.intents)}"]
+    assert intent["status"] == ("succeeded" if reason is None else "canceled")
     assert form is not None
     assert {name: form[name] for name in ("amount", "currency", "confirm", "off_session")} == {
         "amount": "1234",
@@ -198,3 +202,29 @@ async def test_concurrent_asks_of_one_key_charge_once(
     results = await asyncio.gather(*(provider.charge(ACCOUNT, USD, "k-same") for _ in range(5)))
     assert set(results) == {Charged("k-same", USD)}
     assert len(stripe.executed) == executed + 1
+
+
+async def test_an_intent_awaiting_authentication_is_declined_and_cancelled(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    _method(store, "pm_fake_requires_action")
+    result = await provider.charge(ACCOUNT, 5 * USD, "k-action")
+    assert result == Declined("k-action", "authentication_required")
+    intent = stripe.intents[f"pi_fake{len(stripe.intents)}"]
+    assert (intent["status"], intent["cancellation_reason"]) == ("canceled", "abandoned")
+
+
+async def test_a_failed_cancellation_leaves_the_decline_standing(
+    store: Store,
+    stripe: FakeStripe,
+    provider: StripePaymentProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _method(store, "pm_card_chargeDeclined")
+    stripe.cancel_failures = 1
+    result = await provider.charge(ACCOUNT, 5 * USD, "k-cancel-fails")
+    assert result == Declined("k-cancel-fails", "generic_decline")
+    intent_id = f"pi_fake{len(stripe.intents)}"
+    assert stripe.intents[intent_id]["status"] == "requires_payment_method"
+    logged = [record.getMessage() for record in caplog.records]
+    assert any(intent_id in line and "dashboard" in line for line in logged)

@@ -1,5 +1,6 @@
-"""A small Stripe for tests: `POST /v1/payment_intents` and `GET /v1/payment_intents/{id}` as
-Stripe's API answers them, served by uvicorn in a thread on a free loopback port.
+"""A small Stripe for tests: `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}` and
+`POST /v1/payment_intents/{id}/cancel` as Stripe's API answers them, served by uvicorn in a
+thread on a free loopback port.
 
     with FakeStripe() as stripe:          # stripe.api_base == "http://127.0.0.1:<port>"
         ...                               # stripe.executed: every intent it charged for real
@@ -16,8 +17,12 @@ What it checks and does like Stripe:
 - Stripe's test payment methods: `pm_card_visa` succeeds; `pm_card_chargeDeclined` is a 402
   `card_declined`/`generic_decline`; `pm_card_chargeDeclinedInsufficientFunds` a 402
   `card_declined`/`insufficient_funds`; `pm_card_authenticationRequired` a 402
-  `authentication_required`; and one of this fake's own, `pm_fake_processing`, whose intent
-  stays `processing` until the test calls `settle(intent_id, status)`.
+  `authentication_required` (each leaving its intent open, `requires_payment_method`); and
+  two of this fake's own: `pm_fake_processing`, whose intent stays `processing` until the test
+  calls `settle(intent_id, status)`, and `pm_fake_requires_action`, a 200 whose intent waits
+  for the customer to authenticate (`requires_action`);
+- cancelling an open intent makes it `canceled` (a settled or cancelled one: a 400
+  `payment_intent_unexpected_state`); `cancel_failures` cancellations answer a 500 first.
 
 Failure switches for the unknown-outcome path (`mode`, each for the next `times` requests):
 `rate_limit` (429, nothing executed or saved, as Stripe's limiter runs before idempotency),
@@ -69,6 +74,8 @@ class FakeStripe:
         self.mode = ""
         self.times = 0
         self.hang_s = 5.0
+        #: Cancellations still to answer with a 500.
+        self.cancel_failures = 0
         self._saved: dict[str, tuple[dict[str, str], int, dict[str, Any]]] = {}
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -78,6 +85,7 @@ class FakeStripe:
             routes=[
                 Route("/v1/payment_intents", self._create, methods=["POST"]),
                 Route("/v1/payment_intents/{intent_id}", self._retrieve, methods=["GET"]),
+                Route("/v1/payment_intents/{intent_id}/cancel", self._cancel, methods=["POST"]),
             ]
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -195,6 +203,9 @@ class FakeStripe:
                 "payment_intent": dict(intent),
             }
             return 402, {"error": error}
+        if form["payment_method"] == "pm_fake_requires_action":  # 3-D Secure, say
+            intent["status"] = "requires_action"
+            return 200, dict(intent)
         if form["payment_method"] == "pm_fake_processing":
             intent["status"] = "processing"
             return 200, dict(intent)
@@ -213,4 +224,24 @@ class FakeStripe:
         intent = self.intents.get(intent_id)
         if intent is None:
             return _error(404, "invalid_request_error", "resource_missing", "No such intent")
+        return JSONResponse(dict(intent))
+
+    async def _cancel(self, request: Request) -> Response:
+        intent_id = request.path_params["intent_id"]
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        self.requests.append(("POST", f"/v1/payment_intents/{intent_id}/cancel", form, None))
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", None, "Invalid API Key provided")
+        if self.cancel_failures > 0:
+            self.cancel_failures -= 1
+            return _error(500, "api_error", None, "Something went wrong on Stripe's end")
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            return _error(404, "invalid_request_error", "resource_missing", "No such intent")
+        if intent["status"] in ("succeeded", "canceled", "processing"):
+            return _error(
+                400, "invalid_request_error", "payment_intent_unexpected_state", "cannot cancel"
+            )
+        intent["status"] = "canceled"
+        intent["cancellation_reason"] = form.get("cancellation_reason")
         return JSONResponse(dict(intent))

@@ -30,8 +30,7 @@ What each answer means (a charge that is not certainly paid is never `Charged`):
   to authenticate, impossible off-session): `Declined("authentication_required")`;
   `canceled`: `Declined("canceled")`; any other status (`requires_capture`,
   `requires_confirmation`): `Declined("stripe_status_<status>")`. None of these took money,
-  so none is deposited; the intent is left as Stripe has it, and its metadata names the
-  account and the key for the operator's reconciliation.
+  so none is deposited.
 - 402 (a `card_error`: declined, expired, `authentication_required` for a charge the bank
   wants authenticated): `Declined(decline_code or code)`, e.g. `insufficient_funds`.
 - 401 (the secret key is wrong): `Declined("stripe_authentication_failed")`; 403:
@@ -46,6 +45,13 @@ What each answer means (a charge that is not certainly paid is never `Charged`):
   as `Charged`). Known limit: Stripe replays a 5xx to the same key too, so a charge whose
   first answer was a 5xx stays pending (the account's reloads answer 503) until Stripe
   forgets the key (after 24 hours) or the operator reconciles it in Stripe's dashboard.
+
+A declined intent that is still open (`requires_payment_method`, `requires_action`,
+`requires_confirmation`, `requires_capture`, from a 200 or inside a 402's error) is cancelled
+(`POST /v1/payment_intents/{id}/cancel`, `cancellation_reason=abandoned`): otherwise the
+customer could still complete it outside Gridmarket (authenticate it, say), and Stripe would
+take money that no deposit ever credits. A cancellation that fails is logged with the
+intent's id, for the operator to cancel it in Stripe's dashboard; the decline stands.
 
 Amounts: Stripe takes USD in whole cents. A charge that is not a whole number of cents
 (10,000 micro-USD) is refused before any request, `Declined("amount_not_whole_cents")`; the
@@ -63,6 +69,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any, NamedTuple
 
 import httpx2
@@ -80,6 +87,11 @@ MIN_CHARGE_USD_MICROS = 500_000
 #: The longest Stripe answer read (a PaymentIntent is a few kilobytes).
 MAX_ANSWER_BYTES = 256 * 1024
 _TRANSIENT_STATUSES = frozenset({409, 424, 429})
+#: A declined intent in one of these can still be completed: it is cancelled.
+_OPEN_STATUSES = frozenset(
+    {"requires_payment_method", "requires_action", "requires_confirmation", "requires_capture"}
+)
+_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,250}")
 _DESCRIPTION = "Gridmarket Auto-Reload"
 
 
@@ -171,13 +183,45 @@ class StripePaymentProvider:
             "POST", "/v1/payment_intents", data=form, headers={"Idempotency-Key": idempotency_key}
         )
         if status != 200:
-            return _error_result(idempotency_key, status, body)
-        if body.get("status") == "processing" and isinstance(body.get("id"), str):
-            # The answer is Stripe's saved one: read what became of the intent since.
-            status, body = await self._request("GET", f"/v1/payment_intents/{body['id']}")
-            if status != 200:
-                raise PaymentUnavailable(f"stripe_http_{status}")
-        return _intent_result(idempotency_key, amount_usd_micros, body)
+            result = _error_result(idempotency_key, status, body)
+            error = body.get("error")
+            intent = error.get("payment_intent") if isinstance(error, dict) else None
+        else:
+            if body.get("status") == "processing" and isinstance(body.get("id"), str):
+                # The answer is Stripe's saved one: read what became of the intent since.
+                status, body = await self._request("GET", f"/v1/payment_intents/{body['id']}")
+                if status != 200:
+                    raise PaymentUnavailable(f"stripe_http_{status}")
+            result = _intent_result(idempotency_key, amount_usd_micros, body)
+            intent = body
+        if isinstance(result, Declined):
+            await self._cancel_open(intent, idempotency_key)
+        return result
+
+    async def _cancel_open(self, intent: object, idempotency_key: str) -> None:
+        """Cancel a declined intent that could still be completed (see the module doc)."""
+        if not isinstance(intent, dict) or intent.get("status") not in _OPEN_STATUSES:
+            return
+        intent_id = intent.get("id")
+        if not isinstance(intent_id, str) or not _INTENT_ID.fullmatch(intent_id):
+            return
+        try:
+            status, _ = await self._request(
+                "POST",
+                f"/v1/payment_intents/{intent_id}/cancel",
+                data={"cancellation_reason": "abandoned"},
+                headers={"Idempotency-Key": f"{idempotency_key}:cancel"},
+            )
+            failure = None if status == 200 else f"HTTP {status}"
+        except PaymentUnavailable as exc:
+            failure = str(exc)
+        if failure is not None:
+            log.warning(
+                "could not cancel declined PaymentIntent %s (%s): cancel it in Stripe's "
+                "dashboard, or the customer may still complete it",
+                intent_id,
+                failure,
+            )
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, the JSON object answered); `PaymentUnavailable` when no usable answer
