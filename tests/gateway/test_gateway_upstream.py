@@ -5,6 +5,7 @@ connections."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -155,15 +156,19 @@ async def test_a_slow_first_byte_times_out_and_may_go_elsewhere() -> None:
         await upstream.aclose()
 
 
-async def test_finished_streams_and_completions_leave_their_connection_for_the_next_call() -> None:
-    """A stream read to `[DONE]` and closed gives its connection back to the pool: ten calls
-    in a row, streamed and not, reach the supplier over one TCP connection."""
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_finished_calls_leave_their_connection_to_the_next_call_on_their_pool(
+    shards: int,
+) -> None:
+    """A stream read to `[DONE]` and closed gives its connection back to its pool, and calls
+    take turns on the pools: twelve calls in a row, streamed and not, reach the supplier over
+    one TCP connection per pool, each used as often as the others."""
     with FakeUpstream("reuse") as upstream:
         endpoint = SupplierEndpoint("s", "text-prime", upstream.base_url, "fake")
-        client = UpstreamClient()
+        client = UpstreamClient(shards=shards)
         body = {"messages": [{"role": "user", "content": "hello there"}], "stream": True}
         try:
-            for _ in range(5):
+            for _ in range(6):
                 stream = await client.open_stream(endpoint, body)
                 chunks = [chunk async for chunk in stream]
                 assert chunks and stream.done
@@ -172,5 +177,6 @@ async def test_finished_streams_and_completions_leave_their_connection_for_the_n
                 assert answer["choices"]
         finally:
             await client.aclose()
-    assert len(upstream.peers) == 10
-    assert len(set(upstream.peers)) == 1, upstream.peers
+    assert len(upstream.peers) == 12
+    uses = Counter(upstream.peers)
+    assert len(uses) == shards and set(uses.values()) == {12 // shards}, upstream.peers
