@@ -143,8 +143,10 @@ class UpstreamClient:
         self.timeouts = timeouts or UpstreamTimeouts()
         t = self.timeouts
         assert shards > 0 and max_connections >= shards and max_keepalive_connections >= shards
+        tls = httpx2.create_ssl_context()  # one for all: each costs tens of ms to load
         self._shards = [
             httpx2.AsyncClient(
+                verify=tls,
                 timeout=httpx2.Timeout(
                     connect=t.connect_s, read=t.idle_s, write=t.idle_s, pool=t.connect_s
                 ),
