@@ -228,3 +228,34 @@ async def test_a_failed_cancellation_leaves_the_decline_standing(
     assert stripe.intents[intent_id]["status"] == "requires_payment_method"
     logged = [record.getMessage() for record in caplog.records]
     assert any(intent_id in line and "dashboard" in line for line in logged)
+
+
+async def test_a_retry_sends_the_method_its_charge_was_first_sent_with(
+    store: Store, stripe: FakeStripe, provider: StripePaymentProvider
+) -> None:
+    """The answer to a charge is lost; the operator then changes the account's card. Asking
+    again under the charge's key sends the first card again (Stripe replays its answer: paid),
+    where the new one would be refused as another request under the same key."""
+    payment.begin_charge(store.engine, "k-pinned", ACCOUNT, 5 * USD, 1, 0)
+    _method(store, "pm_card_visa")
+    stripe.hang_s = 2.0
+    stripe.fail("lost")
+    executed = len(stripe.executed)
+    with pytest.raises(PaymentUnavailable):
+        await provider.charge(ACCOUNT, 5 * USD, "k-pinned")
+    _method(store, "pm_card_chargeDeclined")
+
+    assert await provider.charge(ACCOUNT, 5 * USD, "k-pinned") == Charged("k-pinned", 5 * USD)
+    assert len(stripe.executed) == executed + 1
+    sent = [form["payment_method"] for _, path, form, key in stripe.requests if key == "k-pinned"]
+    assert sent == ["pm_card_visa", "pm_card_visa"]
+    record = payment.get_charge(store.engine, "k-pinned")
+    assert record is not None
+    assert (record.stripe_customer_id, record.stripe_payment_method_id) == (
+        CUSTOMER,
+        "pm_card_visa",
+    )
+    # A new charge takes the account's method as it is now.
+    assert await provider.charge(ACCOUNT, 5 * USD, "k-next") == Declined(
+        "k-next", "generic_decline"
+    )

@@ -16,7 +16,11 @@ The record (tables of migrations 0004 and 0005, all amounts integer micro-USD):
   AutoBuyer) writes it `pending` BEFORE asking the provider (`begin_charge`), so a crash
   in between leaves a row to finish; the outcome is then stored (`finish_charge`), and the
   `Deposit` that credited a charge is noted (`mark_deposited`). The monthly limit counts
-  `pending` and `charged` rows of the UTC calendar month (`charged_in_month`).
+  `pending` and `charged` rows of the UTC calendar month (`charged_in_month`). A Stripe
+  charge also keeps the customer and payment method it was first sent with
+  (`pin_stripe_method`, migration 0005), so that asking again under its key sends the same,
+  as Stripe's idempotency requires, even if the operator has changed the account's method
+  since.
 - `payment_methods`: per account, the allowance, the Stripe customer and payment method ids
   (migration 0005), and the standing decline. A decline is stored
   (`mark_declined`) and stays until the operator sets the method again (`set_method`, which
@@ -89,6 +93,9 @@ class ChargeRecord(NamedTuple):
     created_at_ms: int
     log_seq_before: int
     deposit_seq: int | None
+    #: The Stripe method the charge was first sent with (`pin_stripe_method`).
+    stripe_customer_id: str | None = None
+    stripe_payment_method_id: str | None = None
 
 
 class PaymentMethodRecord(NamedTuple):
@@ -160,6 +167,33 @@ def finish_charge(engine: sa.Engine, result: ChargeResult) -> None:
             .where(payment_charges.c.status == "pending")
             .values(status=status, decline_reason=reason)
         )
+
+
+def pin_stripe_method(
+    engine: sa.Engine, idempotency_key: str, current: StripeMethod | None
+) -> StripeMethod | None:
+    """The Stripe method the charge `idempotency_key` is sent with: the one it was first sent
+    with, else `current`, kept on the charge's record from now on. Without a record (a charge
+    asked for directly), `current`, kept nowhere."""
+    with engine.begin() as connection:
+        if current is not None:
+            connection.execute(
+                sa.update(payment_charges)
+                .where(payment_charges.c.idempotency_key == idempotency_key)
+                .where(payment_charges.c.stripe_customer_id.is_(None))
+                .values(
+                    stripe_customer_id=current.customer_id,
+                    stripe_payment_method_id=current.payment_method_id,
+                )
+            )
+        row = connection.execute(
+            sa.select(
+                payment_charges.c.stripe_customer_id, payment_charges.c.stripe_payment_method_id
+            ).where(payment_charges.c.idempotency_key == idempotency_key)
+        ).one_or_none()
+    if row is None or row[0] is None or row[1] is None:
+        return current
+    return StripeMethod(row[0], row[1])
 
 
 def mark_deposited(engine: sa.Engine, idempotency_key: str, deposit_seq: int) -> None:

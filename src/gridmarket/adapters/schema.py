@@ -141,4 +141,7 @@ payment_charges = sa.Table(
     #: after it), and the seq of the `Deposit` that credited the charge.
     sa.Column("log_seq_before", sa.BigInteger, nullable=False),
     sa.Column("deposit_seq", sa.BigInteger, nullable=True),
+    # Migration 0005: the Stripe method the charge was first sent with (retries send the same).
+    sa.Column("stripe_customer_id", sa.Text, nullable=True),
+    sa.Column("stripe_payment_method_id", sa.Text, nullable=True),
 )

@@ -13,9 +13,9 @@ The account's customer and payment method are what the operator recorded
 (`payment.set_method`, `gridmarket admin payment-method --stripe-customer ...`). Stripe saves
 the answer to the first request with an Idempotency-Key and replays it to every later request
 with that key (24 hours at least), which is the port's contract: asking again never charges
-twice. The parameters of a retry must equal the first request's, which they do unless the
-operator changes the account's method while a charge is pending (Stripe then answers 400
-`idempotency_error`: a decline naming it, see below).
+twice. The parameters of a retry must equal the first request's: the customer and payment
+method a charge is first sent with are kept on its record (`payment.pin_stripe_method`) and
+sent again by every retry, even after the operator has changed the account's method.
 
 What each answer means (a charge that is not certainly paid is never `Charged`):
 
@@ -165,14 +165,14 @@ class StripePaymentProvider:
         cents = cents_of(amount_usd_micros)
         if cents is None:
             return Declined(idempotency_key, "amount_not_whole_cents")
-        method = await asyncio.to_thread(payment.get_method, self._engine, account_id)
-        if method is None or not method.stripe_customer_id or not method.stripe_payment_method_id:
+        pinned = await asyncio.to_thread(self._method_for, account_id, idempotency_key)
+        if pinned is None:
             return Declined(idempotency_key, "no_payment_method")
         form = {
             "amount": str(cents),
             "currency": "usd",
-            "customer": method.stripe_customer_id,
-            "payment_method": method.stripe_payment_method_id,
+            "customer": pinned.customer_id,
+            "payment_method": pinned.payment_method_id,
             "confirm": "true",
             "off_session": "true",
             "description": _DESCRIPTION,
@@ -197,6 +197,16 @@ class StripePaymentProvider:
         if isinstance(result, Declined):
             await self._cancel_open(intent, idempotency_key)
         return result
+
+    def _method_for(self, account_id: str, idempotency_key: str) -> payment.StripeMethod | None:
+        """The method to send: the one this charge was first sent with, else the account's."""
+        method = payment.get_method(self._engine, account_id)
+        current = None
+        if method is not None and method.stripe_customer_id and method.stripe_payment_method_id:
+            current = payment.StripeMethod(
+                method.stripe_customer_id, method.stripe_payment_method_id
+            )
+        return payment.pin_stripe_method(self._engine, idempotency_key, current)
 
     async def _cancel_open(self, intent: object, idempotency_key: str) -> None:
         """Cancel a declined intent that could still be completed (see the module doc)."""
