@@ -215,6 +215,13 @@ def test_other_route_classes_and_router_dependencies_are_left_to_fastapi() -> No
     assert direct._direct(guarded.routes[0]) is None
 
 
+async def _new_account_get_headers(app: FastAPI, path: str) -> dict[str, str]:
+    """The signed headers of a GET `path` by a new account of `app`'s market."""
+    opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
+    signer = Signer(base64.b64decode(opened.private_key))
+    return signer.sign_request("GET", path, b"", int(time.time()))
+
+
 async def test_an_exception_with_an_app_handler_is_answered_by_that_handler(
     tmp_path: Path,
 ) -> None:
@@ -231,9 +238,7 @@ async def test_an_exception_with_an_app_handler_is_answered_by_that_handler(
             client,
         ):
             include_flat(app, router)
-            opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
-            signer = Signer(base64.b64decode(opened.private_key))
-            headers = signer.sign_request("GET", "/v1/failing", b"", int(time.time()))
+            headers = await _new_account_get_headers(app, "/v1/failing")
             response = await client.get("/v1/failing", headers=headers)
             answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1]
@@ -264,9 +269,7 @@ async def test_bodies_over_the_limit_and_crashes_are_answered_as_fastapi_does(
             client,
         ):
             include_flat(app, router)
-            opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
-            signer = Signer(base64.b64decode(opened.private_key))
-            headers = signer.sign_request("GET", "/v1/crashing", b"", int(time.time()))
+            headers = await _new_account_get_headers(app, "/v1/crashing")
             with pytest.raises(RuntimeError, match="a bug"):  # raised again, for the log
                 await client.get("/v1/crashing", headers=headers)
             quiet = httpx.AsyncClient(

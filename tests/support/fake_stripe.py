@@ -34,18 +34,14 @@ answer is lost, the charge is made).
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from threaded_server import ThreadedServer
 
 SECRET_KEY = "sk_test_gridmarket_fake"
 CUSTOMER = "cus_TestCustomer1"
@@ -62,7 +58,7 @@ def _error(status: int, kind: str, code: str | None, message: str, **more: Any) 
     return JSONResponse(body, status)
 
 
-class FakeStripe:
+class FakeStripe(ThreadedServer):
     def __init__(self) -> None:
         self.customers = {CUSTOMER}
         #: Intents created and confirmed, by id (each one a real charge attempt).
@@ -77,10 +73,6 @@ class FakeStripe:
         #: Cancellations still to answer with a 500.
         self.cancel_failures = 0
         self._saved: dict[str, tuple[dict[str, str], int, dict[str, Any]]] = {}
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.api_base = f"http://127.0.0.1:{self.port}"
         app = Starlette(
             routes=[
                 Route("/v1/payment_intents", self._create, methods=["POST"]),
@@ -88,24 +80,8 @@ class FakeStripe:
                 Route("/v1/payment_intents/{intent_id}/cancel", self._cancel, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> FakeStripe:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Stripe did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(app, "the fake Stripe")
+        self.api_base = f"http://127.0.0.1:{self.port}"
 
     def fail(self, mode: str, times: int = 1) -> None:
         self.mode, self.times = mode, times

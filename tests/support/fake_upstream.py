@@ -30,18 +30,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from threaded_server import ThreadedServer
 
 _MODE = re.compile(r"#mode:([a-z0-9]+)(?:@([a-z0-9_-]+))?")
 _SLOW = re.compile(r"#slow:([0-9.]+)")
@@ -65,35 +61,15 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return count
 
 
-class FakeUpstream:
+class FakeUpstream(ThreadedServer):
     def __init__(self, name: str = "a") -> None:
         self.name = name
         self.requests: list[dict[str, Any]] = []
         #: The client (host, port) of each request: one per TCP connection the caller used.
         self.peers: list[tuple[str, int]] = []
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> FakeUpstream:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(app, "the fake upstream")
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
 
     def modes_of(self, body: dict[str, Any]) -> tuple[str, float]:
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]

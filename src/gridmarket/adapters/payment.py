@@ -40,6 +40,7 @@ from typing import Literal, NamedTuple, Protocol
 import sqlalchemy as sa
 
 from gridmarket.adapters.schema import payment_charges, payment_methods
+from gridmarket.adapters.transactions import write_transaction
 
 ChargeStatus = Literal["pending", "charged", "declined"]
 #: The longest idempotency key or decline reason stored.
@@ -134,7 +135,7 @@ def begin_charge(
 ) -> ChargeRecord:
     """Record a charge about to be asked for (`pending`); the existing row if the key is taken."""
     assert 0 < len(idempotency_key) <= MAX_KEY_CHARS and amount_usd_micros > 0
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         row = connection.execute(
             sa.select(payment_charges).where(payment_charges.c.idempotency_key == idempotency_key)
         ).one_or_none()
@@ -160,7 +161,7 @@ def finish_charge(engine: sa.Engine, result: ChargeResult) -> None:
     status, reason = (
         ("charged", None) if isinstance(result, Charged) else ("declined", result.reason)
     )
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(
             sa.update(payment_charges)
             .where(payment_charges.c.idempotency_key == result.idempotency_key)
@@ -175,7 +176,7 @@ def pin_stripe_method(
     """The Stripe method the charge `idempotency_key` is sent with: the one it was first sent
     with, else `current`, kept on the charge's record from now on. Without a record (a charge
     asked for directly), `current`, kept nowhere."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if current is not None:
             connection.execute(
                 sa.update(payment_charges)
@@ -197,7 +198,7 @@ def pin_stripe_method(
 
 
 def mark_deposited(engine: sa.Engine, idempotency_key: str, deposit_seq: int) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(
             sa.update(payment_charges)
             .where(payment_charges.c.idempotency_key == idempotency_key)
@@ -309,7 +310,7 @@ def set_method(
     if stripe is not None:
         values["stripe_customer_id"] = stripe.customer_id
         values["stripe_payment_method_id"] = stripe.payment_method_id
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         _upsert_method(connection, account_id, now_ms, **values)
     method = get_method(engine, account_id)
     assert method is not None
@@ -318,7 +319,7 @@ def set_method(
 
 def mark_declined(engine: sa.Engine, account_id: str, reason: str, now_ms: int) -> None:
     """Record a standing decline: Auto Mode calls answer 402 until `set_method` clears it."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         _upsert_method(
             connection,
             account_id,
@@ -359,7 +360,7 @@ class LedgerPaymentProvider:
     def _charge(
         self, account_id: str, amount_usd_micros: int, idempotency_key: str
     ) -> ChargeResult:
-        with self._engine.begin() as connection:
+        with write_transaction(self._engine) as connection:
             locked = connection.execute(
                 sa.update(payment_methods)
                 .where(payment_methods.c.account_id == account_id)

@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 import sqlalchemy as sa
 
 from gridmarket.adapters.schema import accounts, consumption_keys, signing_keys
+from gridmarket.adapters.transactions import write_transaction
 from gridmarket.auth.keys import ConsumptionKeyHash, ConsumptionKeyId
 from gridmarket.auth.outcomes import Fingerprint
 from gridmarket.core.ids import AccountId
@@ -84,7 +85,7 @@ def insert_account(
 ) -> None:
     """Insert an account, with its first keys if given, in ONE transaction."""
     assert account.mode in MODES, account.mode
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(sa.insert(accounts).values(account._asdict()))
         if signing_key is not None:
             assert signing_key.account_id == account.account_id
@@ -95,18 +96,18 @@ def insert_account(
 
 
 def insert_signing_key(engine: sa.Engine, key: SigningKeyRecord) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(sa.insert(signing_keys).values(key._asdict()))
 
 
 def insert_consumption_key(engine: sa.Engine, key: ConsumptionKeyRecord) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(sa.insert(consumption_keys).values(key._asdict()))
 
 
 def revoke_signing_key(engine: sa.Engine, fingerprint: Fingerprint, now_ms: int) -> bool:
     """Revoke an active key; False if there is no such key or it was already revoked."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             sa.update(signing_keys)
             .where(signing_keys.c.fingerprint == fingerprint)
@@ -118,7 +119,7 @@ def revoke_signing_key(engine: sa.Engine, fingerprint: Fingerprint, now_ms: int)
 
 def revoke_consumption_key(engine: sa.Engine, key_id: ConsumptionKeyId, now_ms: int) -> bool:
     """Revoke an active key; False if there is no such key or it was already revoked."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             sa.update(consumption_keys)
             .where(consumption_keys.c.key_id == key_id)
@@ -252,7 +253,7 @@ def insert_consumption_key_capped(
     engine: sa.Engine, key: ConsumptionKeyRecord, max_active: int
 ) -> Literal["inserted", "limit_reached", "no_account"]:
     """Insert `key` unless its account already has `max_active` unrevoked keys."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if not _lock_account(connection, key.account_id):
             return "no_account"
         if _active_count(connection, consumption_keys, key.account_id) >= max_active:
@@ -266,7 +267,7 @@ def insert_signing_key_capped(
 ) -> SigningKeyInsert:
     """Insert `key` unless the fingerprint is taken (by anyone) or the account is at its cap."""
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             if not _lock_account(connection, key.account_id):
                 return "no_account"
             taken = connection.execute(
@@ -288,7 +289,7 @@ def revoke_own_signing_key(
     engine: sa.Engine, account_id: str, fingerprint: str, now_ms: int, *, keep_one: bool
 ) -> SigningKeyRevoke:
     """Revoke one of the account's active keys; with `keep_one`, never its last active one."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if not _lock_account(connection, account_id):
             return "not_found"
         owned = (
@@ -313,7 +314,7 @@ def revoke_own_consumption_key(
     engine: sa.Engine, account_id: str, key_id: str, now_ms: int
 ) -> ConsumptionKeyRecord | None:
     """Revoke one of the account's unrevoked keys: the key as it now is, or None if none."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             sa.update(consumption_keys)
             .where(consumption_keys.c.key_id == key_id)
@@ -381,7 +382,7 @@ def get_settings(engine: sa.Engine, account_id: str) -> AccountSettingsRecord | 
 def set_mode(engine: sa.Engine, account_id: str, mode: Mode) -> bool:
     """Switch the mode; auto-buy goes back to the new mode's default. False: no account."""
     assert mode in MODES, mode
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             sa.update(accounts)
             .where(accounts.c.account_id == account_id)
@@ -392,7 +393,7 @@ def set_mode(engine: sa.Engine, account_id: str, mode: Mode) -> bool:
 
 def set_auto_buy(engine: sa.Engine, account_id: str, enabled: bool | None) -> bool:
     """Store auto-buy (None: the mode's default). False: no account."""
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         result = connection.execute(
             sa.update(accounts)
             .where(accounts.c.account_id == account_id)
@@ -408,7 +409,7 @@ def update_auto_reload(
 
     `change` may raise to abort (nothing is written); None if there is no such account.
     """
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if not _lock_account(connection, account_id):
             return None
         row = connection.execute(

@@ -30,6 +30,7 @@ from alembic.config import Config as AlembicConfig
 
 from gridmarket.adapters import codec
 from gridmarket.adapters.schema import PAYLOAD_FORMAT, PAYLOAD_FORMAT_KEY
+from gridmarket.adapters.transactions import SQLITE_BEGIN_IMMEDIATE
 from gridmarket.core.commands import Command
 from gridmarket.core.events import Event, Posting
 
@@ -89,7 +90,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
