@@ -49,11 +49,10 @@ def test_a_plain_transaction_that_reads_first_fails_after_a_concurrent_commit(
     engine: sa.Engine,
 ) -> None:
     """What `write_transaction` is for: SQLite refuses the upgrade at once."""
-    with pytest.raises(sa.exc.OperationalError, match="locked"):
-        with engine.begin() as connection:
-            _read(connection)
-            _commit_elsewhere(engine, "theirs").join(timeout=10)
-            _put(connection, "mine")
+    with pytest.raises(sa.exc.OperationalError, match="locked"), engine.begin() as connection:
+        _read(connection)
+        _commit_elsewhere(engine, "theirs").join(timeout=10)
+        _put(connection, "mine")
 
 
 def test_a_write_transaction_that_reads_first_waits_its_turn(engine: sa.Engine) -> None:
