@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
+from migrations import upgrade_with_rows
 
 from gridmarket.adapters import registry
 from gridmarket.adapters.registry import (
@@ -18,7 +17,7 @@ from gridmarket.adapters.registry import (
     ConsumptionKeyRecord,
     SigningKeyRecord,
 )
-from gridmarket.adapters.store import MIGRATIONS_DIR, Store
+from gridmarket.adapters.store import Store
 from gridmarket.auth.keys import ConsumptionKeyId, hash_consumption_key
 from gridmarket.auth.outcomes import Fingerprint
 from gridmarket.core.ids import AccountId
@@ -121,17 +120,12 @@ def test_settings_round_trip_and_a_mode_switch_resets_auto_buy(engine: sa.Engine
 def test_migration_0003_keeps_rows_written_before_it(database_url: str) -> None:
     store = Store(database_url)
     try:
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with store.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            alembic_command.upgrade(config, "0002")
-            connection.exec_driver_sql(
-                "INSERT INTO accounts VALUES ('acct_old', 'old', false, 'easy', 1)"
-            )
-            connection.exec_driver_sql(
-                "INSERT INTO signing_keys VALUES ('fp-old', 'acct_old', 'cHVi', 1, NULL)"
-            )
+        upgrade_with_rows(
+            store,
+            "0002",
+            "INSERT INTO accounts VALUES ('acct_old', 'old', false, 'easy', 1)",
+            "INSERT INTO signing_keys VALUES ('fp-old', 'acct_old', 'cHVi', 1, NULL)",
+        )
         store.migrate()
         settings = registry.get_settings(store.engine, "acct_old")
         assert settings == registry.AccountSettingsRecord("easy", None, False, None, None, None)
