@@ -215,11 +215,20 @@ def test_other_route_classes_and_router_dependencies_are_left_to_fastapi() -> No
     assert direct._direct(guarded.routes[0]) is None
 
 
-async def _new_account_get_headers(app: FastAPI, path: str) -> dict[str, str]:
-    """The signed headers of a GET `path` by a new account of `app`'s market."""
-    opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
-    signer = Signer(base64.b64decode(opened.private_key))
-    return signer.sign_request("GET", path, b"", int(time.time()))
+async def _both_ways(
+    tmp_path: Path, router: APIRouter, path: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, dict[str, str]]]:
+    """The app with direct dispatch, then without, each with `router`'s routes, and the
+    signed headers of a GET `path` by a new account of its market."""
+    for direct_routes in (True, False):
+        async with _app(tmp_path / str(direct_routes), direct_routes=direct_routes) as (
+            app,
+            client,
+        ):
+            include_flat(app, router)
+            opened = await open_account(app.state.market, name="n", is_supplier=False, mode="easy")
+            signer = Signer(base64.b64decode(opened.private_key))
+            yield app, client, signer.sign_request("GET", path, b"", int(time.time()))
 
 
 async def test_an_exception_with_an_app_handler_is_answered_by_that_handler(
@@ -232,15 +241,9 @@ async def test_an_exception_with_an_app_handler_is_answered_by_that_handler(
         raise ServiceError("the market service is stopping")
 
     answers = []
-    for direct_routes in (True, False):
-        async with _app(tmp_path / str(direct_routes), direct_routes=direct_routes) as (
-            app,
-            client,
-        ):
-            include_flat(app, router)
-            headers = await _new_account_get_headers(app, "/v1/failing")
-            response = await client.get("/v1/failing", headers=headers)
-            answers.append((response.status_code, response.json()))
+    async for _, client, headers in _both_ways(tmp_path, router, "/v1/failing"):
+        response = await client.get("/v1/failing", headers=headers)
+        answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1]
     assert answers[0][0] == 503 and answers[0][1]["errors"]["code"] == "service_unavailable"
 
@@ -263,31 +266,25 @@ async def test_bodies_over_the_limit_and_crashes_are_answered_as_fastapi_does(
 
     too_big = b"x" * (1_048_576 + 1)
     answers = []
-    for direct_routes in (True, False):
-        async with _app(tmp_path / str(direct_routes), direct_routes=direct_routes) as (
-            app,
-            client,
-        ):
-            include_flat(app, router)
-            headers = await _new_account_get_headers(app, "/v1/crashing")
-            with pytest.raises(RuntimeError, match="a bug"):  # raised again, for the log
-                await client.get("/v1/crashing", headers=headers)
-            quiet = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://gm",
-            )
-            async with quiet:
-                crashed = await quiet.get("/v1/crashing", headers=headers)
-                declared = await quiet.post("/v1/orders", content=too_big)
-                chunked = await quiet.post("/v1/orders", content=_chunks(too_big, 65_536))
-            answers.append(
-                [
-                    (r.status_code, r.json(), r.headers.get("connection"))
-                    for r in (crashed, declared, chunked)
-                ]
-            )
-        if direct_routes:
-            assert ("GET", "/v1/crashing") in _direct_table(app)
+    async for app, client, headers in _both_ways(tmp_path, router, "/v1/crashing"):
+        direct_routes = not answers  # the first app dispatches directly
+        quiet = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://gm",
+        )
+        with pytest.raises(RuntimeError, match="a bug"):  # raised again, for the log
+            await client.get("/v1/crashing", headers=headers)
+        async with quiet:
+            crashed = await quiet.get("/v1/crashing", headers=headers)
+            declared = await quiet.post("/v1/orders", content=too_big)
+            chunked = await quiet.post("/v1/orders", content=_chunks(too_big, 65_536))
+        answers.append(
+            [
+                (r.status_code, r.json(), r.headers.get("connection"))
+                for r in (crashed, declared, chunked)
+            ]
+        )
+        assert (("GET", "/v1/crashing") in _direct_table(app)) is direct_routes
     assert answers[0] == answers[1]
     (crash_status, crash_body, _), declared_answer, chunked_answer = answers[0]
     assert crash_status == 500 and crash_body["errors"]["code"] == "internal_error"
