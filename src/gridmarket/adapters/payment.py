@@ -228,29 +228,28 @@ def charged_in_month(engine: sa.Engine, account_id: str, month: str) -> int:
 
 def unfinished_charges(engine: sa.Engine, limit: int = 1_000) -> list[ChargeRecord]:
     """Charges still pending, or charged but not yet deposited, oldest first (for recovery)."""
-    query = (
-        sa.select(payment_charges)
-        .where(
-            sa.or_(
-                payment_charges.c.status == "pending",
-                sa.and_(
-                    payment_charges.c.status == "charged", payment_charges.c.deposit_seq.is_(None)
-                ),
-            )
-        )
-        .order_by(payment_charges.c.created_at_ms, payment_charges.c.idempotency_key)
-        .limit(limit)
+    undeposited = sa.and_(
+        payment_charges.c.status == "charged", payment_charges.c.deposit_seq.is_(None)
     )
-    with engine.connect() as connection:
-        return [ChargeRecord(*row) for row in connection.execute(query)]
+    return _oldest_first(engine, limit, sa.or_(payment_charges.c.status == "pending", undeposited))
 
 
 def pending_charges(engine: sa.Engine, account_id: str, limit: int = 10) -> list[ChargeRecord]:
     """The account's charges still waiting for a certain answer, oldest first."""
+    return _oldest_first(
+        engine,
+        limit,
+        payment_charges.c.account_id == account_id,
+        payment_charges.c.status == "pending",
+    )
+
+
+def _oldest_first(
+    engine: sa.Engine, limit: int, *conditions: sa.ColumnElement[bool]
+) -> list[ChargeRecord]:
     query = (
         sa.select(payment_charges)
-        .where(payment_charges.c.account_id == account_id)
-        .where(payment_charges.c.status == "pending")
+        .where(*conditions)
         .order_by(payment_charges.c.created_at_ms, payment_charges.c.idempotency_key)
         .limit(limit)
     )

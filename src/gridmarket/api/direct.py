@@ -187,12 +187,10 @@ class DirectRoutes:
             return
         except Exception as exc:
             handler = self._catch_all()
-            answered = (
-                PlainTextResponse("Internal Server Error", status_code=500)
-                if handler is None
-                else handler(request, exc)
-            )
-            response = await answered if inspect.isawaitable(answered) else answered
+            if handler is None:
+                response = PlainTextResponse("Internal Server Error", status_code=500)
+            else:
+                response = await _handled(handler, request, exc)
             await response(scope, receive, send)
             raise  # for the server to log, as the server-error middleware does
         await response(scope, receive, send)
@@ -215,12 +213,18 @@ class DirectRoutes:
             handler = self._handler_for(exc)
             if handler is None:
                 raise
-            answered = handler(request, exc)
-            response = await answered if inspect.isawaitable(answered) else answered
+            response = await _handled(handler, request, exc)
         if direct.wants_signed:
             # After the handlers, as on the way out: a 429 carries the headers too.
             ratelimit.add_headers(response, scope)
         return response
+
+
+async def _handled(handler: Callable[..., Any], request: Request, exc: Exception) -> Response:
+    """An app exception handler's response (handlers may be plain functions or coroutines)."""
+    answered = handler(request, exc)
+    response: Response = await answered if inspect.isawaitable(answered) else answered
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -149,19 +149,22 @@ def headers_of(decision: Decision) -> dict[str, str]:
     }
 
 
-def add_headers(response: Response, scope: Scope) -> None:
-    """Put the `x-ratelimit-*` headers of the request's decision, if it has one, on `response`
-    (what `with_headers` does on the way out, for a response built before it is sent)."""
-    decision = scope.get(SCOPE_KEY)
-    if not isinstance(decision, Decision):
-        return
-    raw = response.raw_headers
+def _put_headers(raw: list[tuple[bytes, bytes]], decision: Decision) -> None:
+    """Set the decision's `x-ratelimit-*` headers in a raw header list, replacing any there."""
     if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
-        headers = response.headers  # replace, as `with_headers` does
+        headers = MutableHeaders(raw=raw)  # edits `raw` in place
         for name, value in headers_of(decision).items():
             headers[name] = value
         return
     raw.extend((name.encode(), value.encode()) for name, value in headers_of(decision).items())
+
+
+def add_headers(response: Response, scope: Scope) -> None:
+    """Put the `x-ratelimit-*` headers of the request's decision, if it has one, on `response`
+    (what `with_headers` does on the way out, for a response built before it is sent)."""
+    decision = scope.get(SCOPE_KEY)
+    if isinstance(decision, Decision):
+        _put_headers(response.raw_headers, decision)
 
 
 def with_headers(scope: Scope, send: Send) -> Send:
@@ -170,9 +173,8 @@ def with_headers(scope: Scope, send: Send) -> Send:
     async def sending(message: Message) -> None:
         decision = scope.get(SCOPE_KEY)
         if message["type"] == "http.response.start" and isinstance(decision, Decision):
-            headers = MutableHeaders(scope=message)
-            for name, value in headers_of(decision).items():
-                headers[name] = value
+            raw = message["headers"] = list(message.get("headers", ()))
+            _put_headers(raw, decision)
         await send(message)
 
     return sending
