@@ -217,10 +217,10 @@ class PaymentSettings:
         ValueError, naming the variable, for an unknown provider, `stripe` without a secret
         key, or an API base that is not an http(s) URL."""
         name = (provider or env.get(PAYMENT_PROVIDER_ENV) or "ledger").strip().lower()
+        if name not in PAYMENT_PROVIDERS:
+            raise ValueError(f"{PAYMENT_PROVIDER_ENV}: must be ledger or stripe: {name!r}")
         if name == "ledger":
             return cls()
-        if name != "stripe":
-            raise ValueError(f"{PAYMENT_PROVIDER_ENV}: must be ledger or stripe: {name!r}")
         key = (env.get(STRIPE_SECRET_KEY_ENV) or "").strip()
         if not key:
             raise ValueError(

@@ -240,9 +240,7 @@ class StripePaymentProvider:
             async with asyncio.timeout(self._config.total_timeout_s):
                 response = await self._client.request(method, path, **kwargs)
                 raw = response.content
-        except TimeoutError:
-            raise PaymentUnavailable("stripe_timeout") from None
-        except httpx2.TimeoutException:
+        except (TimeoutError, httpx2.TimeoutException):
             raise PaymentUnavailable("stripe_timeout") from None
         except httpx2.HTTPError as exc:
             log.warning("Stripe unreachable: %s", type(exc).__name__)
